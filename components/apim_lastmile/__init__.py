@@ -1,0 +1,21 @@
+"""apim-lastmile: a passwordless last mile from Azure API Management to its backends.
+
+The public API (see DESIGN.md) is re-exported here; nothing is defined in this file.
+"""
+
+from . import policy
+from .errors import ConfigError, LastMileError, PolicyError
+from .function_backend import SecuredFunctionBackend, SecuredFunctionBackendArgs
+from .gateway import Gateway, GatewayArgs, GatewayRef
+
+__all__ = [
+    "ConfigError",
+    "Gateway",
+    "GatewayArgs",
+    "GatewayRef",
+    "LastMileError",
+    "PolicyError",
+    "SecuredFunctionBackend",
+    "SecuredFunctionBackendArgs",
+    "policy",
+]

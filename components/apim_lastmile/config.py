@@ -1,0 +1,218 @@
+"""The stack config schema: typed, validated as a whole before any resource is registered.
+
+Keys live under the project namespace in ``stacks/Pulumi.<env>.yaml``::
+
+    config:
+      azure-native:location: westeurope
+      apim-lastmile:resourceGroup: {name: rg-lastmile-dev}
+      apim-lastmile:gateway: {publisherEmail: ..., publisherName: ..., sku: Consumption}
+      apim-lastmile:functionBackends:
+        - {name: orders, apiPath: orders}
+
+Errors name the full config key (``apim-lastmile:functionBackends[1].apiPath``), the value and the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from . import naming
+from .api import check_operations
+from .errors import ConfigError, LastMileError
+from .function_backend import RUNTIMES
+from .gateway import SKUS
+
+PROJECT_KEYS = ("resourceGroup", "gateway", "functionBackends", "protect")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+def _rule(rule: naming.NameRule):
+    return lambda v: v if v is None else rule.check("value", v)
+
+
+class ResourceGroupConfig(_Model):
+    """``resourceGroup``: the environment's resource group (created by the program)."""
+
+    name: str
+    location: Optional[str] = None
+
+    _name = field_validator("name")(lambda cls, v: naming.RESOURCE_GROUP.check("name", v))
+
+
+class GatewayConfig(_Model):
+    """``gateway``: the API Management service (see :class:`apim_lastmile.GatewayArgs`)."""
+
+    name: str = "lastmile"
+    publisher_email: str
+    publisher_name: str
+    sku: str = "Consumption"
+    capacity: Optional[int] = None
+    service_name: Optional[str] = None
+    user_assigned_identity: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        naming.COMPONENT_NAME.check("name", v)
+        naming.check_prefix_fits(naming.APIM_SERVICE, "name", f"apim-{v}-")
+        return v
+
+    @field_validator("publisher_email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        return naming.check_email("publisherEmail", v)
+
+    @field_validator("sku")
+    @classmethod
+    def _sku(cls, v: str) -> str:
+        if v not in SKUS:
+            raise LastMileError("sku", v, f"expected one of {', '.join(SKUS)}")
+        return v
+
+    _service_name = field_validator("service_name")(lambda cls, v: _rule(naming.APIM_SERVICE)(v))
+
+
+class OperationConfig(_Model):
+    method: str
+    url_template: str
+
+
+class FunctionBackendConfig(_Model):
+    """One entry of ``functionBackends`` (see :class:`apim_lastmile.SecuredFunctionBackendArgs`)."""
+
+    name: str
+    api_path: str
+    app_client_id: Optional[str] = None
+    function_app_name: Optional[str] = None
+    operations: Optional[list[OperationConfig]] = None
+    runtime: Optional[str] = None
+    runtime_version: Optional[str] = None
+    maximum_instance_count: Optional[int] = None
+    subscription_required: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        naming.COMPONENT_NAME.check("name", v)
+        naming.check_prefix_fits(naming.FUNCTION_APP, "name", f"func-{v}-")
+        return v
+
+    @field_validator("api_path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if v.startswith("/"):
+            raise LastMileError("apiPath", v, "an API path has no leading '/': write 'orders', not '/orders'")
+        return naming.API_PATH.check("apiPath", v)
+
+    _client = field_validator("app_client_id")(lambda cls, v: v if v is None else naming.check_guid("appClientId", v))
+    _app = field_validator("function_app_name")(lambda cls, v: _rule(naming.FUNCTION_APP)(v))
+
+    @field_validator("runtime")
+    @classmethod
+    def _runtime(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and v not in RUNTIMES:
+            raise LastMileError("runtime", v, f"expected one of {', '.join(RUNTIMES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _ops(self) -> "FunctionBackendConfig":
+        if self.operations is not None:
+            check_operations([op.model_dump() for op in self.operations], "operations")
+        return self
+
+    def args(self) -> dict[str, Any]:
+        """The keyword arguments of SecuredFunctionBackendArgs this entry sets (gateway and group aside)."""
+        out: dict[str, Any] = {"api_path": self.api_path, "subscription_required": self.subscription_required}
+        if self.app_client_id:
+            out["app_client_id"] = self.app_client_id
+        if self.function_app_name:
+            out["function_app_name"] = self.function_app_name
+        if self.operations is not None:
+            out["operations"] = [op.model_dump() for op in self.operations]
+        if self.runtime:
+            out["runtime"] = {"name": self.runtime, "version": self.runtime_version}
+        if self.maximum_instance_count is not None:
+            out["maximum_instance_count"] = self.maximum_instance_count
+        return out
+
+
+class EnvironmentConfig(_Model):
+    """The whole environment: resource group, gateway and backends."""
+
+    resource_group: ResourceGroupConfig
+    gateway: GatewayConfig
+    function_backends: list[FunctionBackendConfig] = []
+    protect: bool = False
+
+
+def _check_unique(env: EnvironmentConfig, project: str) -> None:
+    """Backend names and API paths must be unique: APIM rejects a second API on the same path."""
+    for field_name, get in (("name", lambda b: b.name), ("apiPath", lambda b: b.api_path.lower())):
+        seen: dict[str, int] = {}
+        for index, backend in enumerate(env.function_backends):
+            value = get(backend)
+            if value in seen:
+                raise ConfigError(
+                    f"{project}:functionBackends[{index}].{field_name}", value,
+                    f"already used by functionBackends[{seen[value]}]; each backend needs its own {field_name}",
+                )
+            seen[value] = index
+
+
+def _key_path(project: str, loc: tuple) -> str:
+    head, *rest = loc
+    key = f"{project}:{to_camel(head) if isinstance(head, str) else head}"
+    for part in rest:
+        key += f"[{part}]" if isinstance(part, int) else f".{to_camel(part)}"
+    return key
+
+
+def _expected(error: dict) -> str:
+    original = (error.get("ctx") or {}).get("error")
+    if isinstance(original, LastMileError):
+        return original.expected
+    if error.get("type") == "missing":
+        return "this key is required"
+    if error.get("type") == "extra_forbidden":
+        return "unknown key; check the spelling against the README's config reference"
+    return str(error.get("msg", "")).removeprefix("Value error, ")
+
+
+def parse(values: dict[str, Any], project: str = "apim-lastmile") -> EnvironmentConfig:
+    """Validate config values (keys without the namespace) or raise :class:`ConfigError`."""
+    unknown = sorted(set(values) - set(PROJECT_KEYS))
+    if unknown:
+        raise ConfigError(f"{project}:{unknown[0]}", values[unknown[0]], f"unknown config key; known keys: {', '.join(PROJECT_KEYS)}")
+    try:
+        env = EnvironmentConfig.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        original = (first.get("ctx") or {}).get("error")
+        value = original.value if isinstance(original, LastMileError) else first.get("input")
+        raise ConfigError(_key_path(project, first.get("loc") or ("config",)), None if first.get("type") == "missing" else value, _expected(first)) from None
+    _check_unique(env, project)
+    return env
+
+
+def load(config: Optional[pulumi.Config] = None) -> EnvironmentConfig:
+    """Read and validate the environment's config from the running stack."""
+    config = config or pulumi.Config()
+    values: dict[str, Any] = {}
+    for key in PROJECT_KEYS:
+        value = config.get_object(key)
+        if value is not None:
+            values[key] = value
+    from pulumi.runtime.config import CONFIG
+
+    prefix = f"{config.name}:"
+    for full in CONFIG.get():
+        if full.startswith(prefix) and full[len(prefix):] not in PROJECT_KEYS:
+            values[full[len(prefix):]] = CONFIG.get()[full]
+    return parse(values, config.name)

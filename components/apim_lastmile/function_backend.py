@@ -1,0 +1,307 @@
+"""SecuredFunctionBackend: an Azure Function that only API Management's managed identity may call.
+
+The story: an Entra app registration that only APIM's identity may get tokens for -> a Function App
+(Flex Consumption, identity-based storage, no FTP, no basic publishing credentials) -> Easy Auth that
+answers 401 to anyone but APIM's identity -> the APIM API whose policy fetches the token.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, TypedDict
+
+import pulumi
+import pulumi_azuread as azuread
+from pulumi_azure_native import apimanagement, authorization, storage, web
+
+from . import naming, policy
+from .api import Operation, check_api_path, check_operations, publish_api
+from .errors import LastMileError
+from .gateway import GatewayRef, check_gateway_ref
+from .roles import BUILT_IN_ROLES, role_definition_id
+
+try:
+    from typing import NotRequired, Required
+except ImportError:  # pragma: no cover
+    from typing_extensions import NotRequired, Required
+
+#: Runtimes the Flex Consumption plan offers, with the default version we pick.
+RUNTIMES = {"python": "3.11", "node": "20", "dotnet-isolated": "8.0", "java": "17", "powershell": "7.4"}
+#: The Function App's deployment container in its storage account.
+DEPLOYMENT_CONTAINER = "app-package"
+INVOKE_ROLE_VALUE = "Function.Invoke"
+
+
+class SecuredFunctionBackendArgs(TypedDict, total=False):
+    """Arguments of :class:`SecuredFunctionBackend`.
+
+    - ``gateway`` (required): the :class:`GatewayRef` whose identity may call the function.
+    - ``resource_group_name`` (required): where the Function App lives (or lives already, when adopted).
+    - ``api_path`` (required): the API's path on the gateway, e.g. ``orders`` (no leading ``/``).
+    - ``app_client_id``: the client id of an existing app registration; default: one is created with an
+      app role that only the gateway's identity is assigned, and ``app_role_assignment_required``.
+    - ``function_app_name``: adopt this existing Function App instead of creating one.
+    - ``operations``: ``[{"method": "GET", "url_template": "/items/{id}"}, ...]``; default every method on ``/*``.
+    - ``location``: defaults to the resource group's.
+    - ``runtime``: ``{"name": "python", "version": "3.11"}`` (Flex Consumption runtimes); default Python 3.11.
+    - ``maximum_instance_count``: Flex Consumption scale-out limit, default 40.
+    - ``subscription_required``: require an APIM subscription key from callers, default ``True``.
+    - ``protect``: protect the stateful children (app registration, storage) from deletion.
+    """
+
+    gateway: Required[GatewayRef]
+    resource_group_name: Required[pulumi.Input[str]]
+    api_path: Required[str]
+    app_client_id: str
+    function_app_name: str
+    operations: Sequence[Operation]
+    location: pulumi.Input[str]
+    runtime: dict
+    maximum_instance_count: int
+    subscription_required: bool
+    protect: NotRequired[bool]
+
+
+def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
+    naming.COMPONENT_NAME.check("SecuredFunctionBackend name", name)
+    if not isinstance(args, dict):
+        raise LastMileError("args", args, "expected SecuredFunctionBackendArgs (a dict)")
+    gateway = check_gateway_ref(args.get("gateway"))
+    if args.get("resource_group_name") in (None, ""):
+        raise LastMileError("resource_group_name", args.get("resource_group_name"), "resource_group_name is required")
+    if isinstance(args["resource_group_name"], str):
+        naming.RESOURCE_GROUP.check("resource_group_name", args["resource_group_name"])
+    client_id = args.get("app_client_id")
+    if client_id is not None:
+        client_id = naming.check_guid("app_client_id", client_id)
+    app_name = naming.optional(naming.FUNCTION_APP, "function_app_name", args.get("function_app_name"))
+    if app_name is None:
+        naming.check_prefix_fits(naming.FUNCTION_APP, "SecuredFunctionBackend name", f"func-{name}-")
+    runtime = args.get("runtime") or {"name": "python"}
+    if not isinstance(runtime, dict) or runtime.get("name") not in RUNTIMES:
+        raise LastMileError("runtime.name", runtime.get("name") if isinstance(runtime, dict) else runtime, f"expected one of {', '.join(RUNTIMES)}")
+    runtime = {"name": runtime["name"], "version": str(runtime.get("version") or RUNTIMES[runtime["name"]])}
+    max_instances = args.get("maximum_instance_count", 40)
+    if isinstance(max_instances, bool) or not isinstance(max_instances, int) or not 1 <= max_instances <= 1000:
+        raise LastMileError("maximum_instance_count", max_instances, "expected a whole number from 1 to 1000")
+    operations = check_operations(args.get("operations"))
+    api_path = check_api_path(args.get("api_path"), gateway, name)
+    return {
+        "gateway": gateway, "client_id": client_id, "app_name": app_name, "runtime": runtime,
+        "max_instances": max_instances, "operations": operations, "api_path": api_path,
+        "subscription_required": bool(args.get("subscription_required", True)),
+        "protect": bool(args.get("protect", False)),
+    }
+
+
+class SecuredFunctionBackend(pulumi.ComponentResource):
+    """An Azure Function behind Easy Auth that accepts only the gateway's managed identity."""
+
+    api_url: pulumi.Output[str]
+    policy_xml: pulumi.Output[str]
+    function_app_name: pulumi.Output[str]
+    function_url: pulumi.Output[str]
+    app_client_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: SecuredFunctionBackendArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        v = _validate(name, args)
+        super().__init__("apim-lastmile:index:SecuredFunctionBackend", name, None, opts)
+        self._name = name
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._stateful = pulumi.ResourceOptions(parent=self, protect=True if v["protect"] else None)
+        gateway: GatewayRef = v["gateway"]
+        rg = args["resource_group_name"]
+        client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
+
+        # 1. Identity: who may get a token for this function.
+        client_id = pulumi.Output.from_input(v["client_id"]) if v["client_id"] else self._app_registration(gateway)
+
+        # 2. The function itself, created or adopted.
+        if v["app_name"] is None:
+            app_name, host, app_id = self._function_app(rg, args.get("location"), v, client.subscription_id)
+        else:
+            existing = web.get_web_app_output(name=v["app_name"], resource_group_name=rg, opts=pulumi.InvokeOutputOptions(parent=self))
+            app_name, host, app_id = pulumi.Output.from_input(v["app_name"]), existing.default_host_name, existing.id
+        self._lock_down(app_name, rg)
+
+        # 3. Easy Auth: 401 for anyone without a token, and only APIM's identity with one.
+        web.WebAppAuthSettingsV2(
+            f"{name}-auth",
+            name=app_name,
+            resource_group_name=rg,
+            platform={"enabled": True, "runtime_version": "~1"},
+            global_validation={
+                "require_authentication": True,
+                "unauthenticated_client_action": web.UnauthenticatedClientActionV2.RETURN401,
+            },
+            http_settings={"require_https": True},
+            login={"token_store": {"enabled": False}},
+            identity_providers={
+                "azure_active_directory": {
+                    "enabled": True,
+                    "registration": {
+                        "client_id": client_id,
+                        "open_id_issuer": pulumi.Output.concat("https://login.microsoftonline.com/", client.tenant_id, "/v2.0"),
+                    },
+                    "validation": {
+                        "allowed_audiences": [client_id, pulumi.Output.concat("api://", client_id)],
+                        "default_authorization_policy": {"allowed_principals": {"identities": [gateway["principal_id"]]}},
+                    },
+                }
+            },
+            opts=self._child,
+        )
+
+        # 4. APIM: a backend entity for the function, and the API whose policy carries the token.
+        backend = apimanagement.Backend(
+            f"{name}-backend",
+            backend_id=name,
+            service_name=gateway["service_name"],
+            resource_group_name=gateway["resource_group_name"],
+            protocol=apimanagement.BackendProtocol.HTTP,
+            url=pulumi.Output.concat("https://", host, "/api"),
+            resource_id=pulumi.Output.concat("https://management.azure.com", app_id),
+            description=f"Azure Function for {name}, reached with APIM's managed identity",
+            tls={"validate_certificate_chain": True, "validate_certificate_name": True},
+            opts=self._child,
+        )
+        self.policy_xml = pulumi.Output.all(client_id, gateway.get("identity_client_id")).apply(
+            lambda ids: policy.render(
+                inbound=[
+                    policy.managed_identity_auth(resource=ids[0], client_id=ids[1]),
+                    policy.set_backend_service(backend_id=name),
+                ]
+            )
+        )
+        self.api_url = publish_api(
+            name, self, gateway, v["api_path"], v["operations"], self.policy_xml,
+            display_name=f"{name} (Azure Function)", subscription_required=v["subscription_required"],
+            depends_on=[backend],
+        )
+        self.function_app_name = app_name
+        self.function_url = pulumi.Output.concat("https://", host, "/api")
+        self.app_client_id = client_id
+        self.register_outputs(
+            {
+                "api_url": self.api_url, "policy_xml": self.policy_xml, "function_app_name": app_name,
+                "function_url": self.function_url, "app_client_id": client_id,
+            }
+        )
+
+    def _app_registration(self, gateway: GatewayRef) -> pulumi.Output[str]:
+        """An app registration only the gateway's identity can get tokens for; returns its client id."""
+        name = self._name
+        app = azuread.ApplicationRegistration(
+            f"{name}-app",
+            display_name=f"apim-lastmile {name} ({pulumi.get_stack()})",
+            sign_in_audience="AzureADMyOrg",
+            requested_access_token_version=2,
+            opts=self._stateful,
+        )
+        azuread.ApplicationIdentifierUri(
+            f"{name}-app-uri", application_id=app.id, identifier_uri=pulumi.Output.concat("api://", app.client_id), opts=self._child
+        )
+        role = azuread.ApplicationAppRole(
+            f"{name}-app-role",
+            application_id=app.id,
+            role_id=naming.stable_uuid(pulumi.get_project(), name, INVOKE_ROLE_VALUE),
+            allowed_member_types=["Application"],
+            display_name="Invoke the function through API Management",
+            description="Granted only to the API Management gateway's managed identity.",
+            value=INVOKE_ROLE_VALUE,
+            opts=self._child,
+        )
+        principal = azuread.ServicePrincipal(
+            f"{name}-sp", client_id=app.client_id, app_role_assignment_required=True, opts=self._child
+        )
+        azuread.AppRoleAssignment(
+            f"{name}-apim-invoke",
+            app_role_id=role.role_id,
+            principal_object_id=gateway["principal_id"],
+            resource_object_id=principal.object_id,
+            opts=self._child,
+        )
+        return app.client_id
+
+    def _function_app(self, rg, location, v: dict, subscription_id) -> tuple:
+        """A Flex Consumption Function App that reaches its storage with its own identity (no keys)."""
+        name = self._name
+        suffix = naming.unique_suffix(name, self)
+        account = storage.StorageAccount(
+            f"{name}-storage",
+            account_name=pulumi.Output.concat("st", naming.alnum(name)[:16], suffix),
+            resource_group_name=rg,
+            location=location,
+            kind=storage.Kind.STORAGE_V2,
+            sku={"name": storage.SkuName.STANDARD_LRS},
+            allow_blob_public_access=False,
+            allow_shared_key_access=False,
+            default_to_o_auth_authentication=True,
+            enable_https_traffic_only=True,
+            minimum_tls_version=storage.MinimumTlsVersion.TLS1_2,
+            opts=self._stateful,
+        )
+        storage.BlobContainer(
+            f"{name}-package",
+            account_name=account.name,
+            resource_group_name=rg,
+            container_name=DEPLOYMENT_CONTAINER,
+            public_access=storage.PublicAccess.NONE,
+            opts=self._child,
+        )
+        plan = web.AppServicePlan(
+            f"{name}-plan",
+            name=pulumi.Output.concat("plan-", name, "-", suffix),
+            resource_group_name=rg,
+            location=location,
+            kind="functionapp",
+            reserved=True,
+            sku={"name": "FC1", "tier": "FlexConsumption"},
+            opts=self._child,
+        )
+        app = web.WebApp(
+            f"{name}-function",
+            name=pulumi.Output.concat("func-", name, "-", suffix),
+            resource_group_name=rg,
+            location=location,
+            kind="functionapp,linux",
+            server_farm_id=plan.id,
+            https_only=True,
+            identity={"type": web.ManagedServiceIdentityType.SYSTEM_ASSIGNED},
+            site_config={
+                "min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
+                "scm_min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
+                "ftps_state": web.FtpsState.DISABLED,
+                "http20_enabled": True,
+                # Identity-based host storage: an account name, never a connection string.
+                "app_settings": [{"name": "AzureWebJobsStorage__accountName", "value": account.name}],
+            },
+            function_app_config={
+                "deployment": {
+                    "storage": {
+                        "type": web.FunctionsDeploymentStorageType.BLOB_CONTAINER,
+                        "value": pulumi.Output.concat(account.primary_endpoints.blob, DEPLOYMENT_CONTAINER),
+                        "authentication": {"type": web.AuthenticationType.SYSTEM_ASSIGNED_IDENTITY},
+                    }
+                },
+                "runtime": v["runtime"],
+                "scale_and_concurrency": {"maximum_instance_count": v["max_instances"], "instance_memory_mb": 2048},
+            },
+            opts=self._child,
+        )
+        # The host keeps its leases and the deployment package in blobs: Storage Blob Data Owner on
+        # this one account (what Functions documents for identity-based AzureWebJobsStorage).
+        authorization.RoleAssignment(
+            f"{name}-storage-access",
+            principal_id=app.identity.apply(lambda i: i.principal_id),
+            principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+            role_definition_id=role_definition_id(subscription_id, BUILT_IN_ROLES["Storage Blob Data Owner"]),
+            scope=account.id,
+            description=f"{name}: the function's host storage, reached with its managed identity",
+            opts=self._child,
+        )
+        return app.name, app.default_host_name, app.id
+
+    def _lock_down(self, app_name: pulumi.Input[str], rg: pulumi.Input[str]) -> None:
+        """No FTP and no SCM basic-auth publishing credentials: deployments go through Entra ID."""
+        web.WebAppFtpAllowed(f"{self._name}-no-ftp-basic-auth", name=app_name, resource_group_name=rg, allow=False, opts=self._child)
+        web.WebAppScmAllowed(f"{self._name}-no-scm-basic-auth", name=app_name, resource_group_name=rg, allow=False, opts=self._child)

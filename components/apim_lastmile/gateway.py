@@ -1,0 +1,199 @@
+"""Gateway: an API Management service whose managed identity carries the last mile."""
+
+from __future__ import annotations
+
+from typing import Optional, TypedDict
+
+import pulumi
+from pulumi_azure_native import apimanagement, managedidentity
+
+from . import naming
+from .errors import LastMileError
+
+try:  # Python 3.11+
+    from typing import NotRequired, Required
+except ImportError:  # pragma: no cover
+    from typing_extensions import NotRequired, Required
+
+#: SKU name -> default capacity. Consumption is serverless (capacity 0); the others run units.
+SKUS: dict[str, int] = {
+    "Consumption": 0,
+    "Developer": 1,
+    "Basic": 1,
+    "Standard": 1,
+    "Premium": 1,
+    "Isolated": 1,
+    "BasicV2": 1,
+    "StandardV2": 1,
+}
+
+
+class GatewayRef(TypedDict):
+    """What a backend needs to know about a gateway (public contract).
+
+    Build one by hand (e.g. from a StackReference) for an APIM instance another stack owns.
+    ``identity_client_id`` is set only when the last mile uses a user-assigned identity.
+    """
+
+    service_name: pulumi.Input[str]
+    resource_group_name: pulumi.Input[str]
+    principal_id: pulumi.Input[str]
+    identity_client_id: NotRequired[Optional[pulumi.Input[str]]]
+    gateway_url: NotRequired[pulumi.Input[str]]
+
+
+class GatewayArgs(TypedDict, total=False):
+    """Arguments of :class:`Gateway`.
+
+    - ``resource_group_name`` (required): where the service lives.
+    - ``publisher_email``, ``publisher_name`` (required): shown in the developer portal and used for notices.
+    - ``sku``: one of :data:`SKUS`, default ``Consumption`` (capacity 0). ``capacity`` overrides the default
+      of 1 for the other SKUs.
+    - ``location``: defaults to the resource group's.
+    - ``service_name``: the globally unique service name; default ``apim-<name>-<6 random chars>``.
+    - ``user_assigned_identity``: ``True`` creates a user-assigned identity and makes it the identity of the
+      last mile (policies then send ``client-id``); default: the system-assigned identity.
+    - ``protect``: protect the service (and identity) from deletion, for production stacks.
+    """
+
+    resource_group_name: Required[pulumi.Input[str]]
+    publisher_email: Required[str]
+    publisher_name: Required[str]
+    sku: str
+    capacity: int
+    location: pulumi.Input[str]
+    service_name: str
+    user_assigned_identity: bool
+    protect: bool
+
+
+def _validate(name: str, args: GatewayArgs) -> dict:
+    naming.COMPONENT_NAME.check("Gateway name", name)
+    if not isinstance(args, dict):
+        raise LastMileError("args", args, "expected GatewayArgs (a dict)")
+    for key in ("resource_group_name", "publisher_email", "publisher_name"):
+        if args.get(key) in (None, ""):
+            raise LastMileError(key, args.get(key), f"{key} is required")
+    naming.check_email("publisher_email", args["publisher_email"])
+    publisher_name = args["publisher_name"]
+    if not isinstance(publisher_name, str) or len(publisher_name) > 100:
+        raise LastMileError("publisher_name", publisher_name, "expected a name of 1-100 characters")
+    if isinstance(args["resource_group_name"], str):
+        naming.RESOURCE_GROUP.check("resource_group_name", args["resource_group_name"])
+    sku = args.get("sku", "Consumption")
+    if sku not in SKUS:
+        raise LastMileError("sku", sku, f"expected one of {', '.join(SKUS)}")
+    capacity = args.get("capacity", SKUS[sku])
+    if sku == "Consumption" and capacity != 0:
+        raise LastMileError("capacity", capacity, "the Consumption SKU has capacity 0")
+    if sku != "Consumption" and (isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= 12):
+        raise LastMileError("capacity", capacity, f"{sku} needs a whole number of units from 1 to 12")
+    service_name = naming.optional(naming.APIM_SERVICE, "service_name", args.get("service_name"))
+    if service_name is None:
+        naming.check_prefix_fits(naming.APIM_SERVICE, "Gateway name", f"apim-{name}-")
+    uai = args.get("user_assigned_identity", False)
+    if not isinstance(uai, bool):
+        raise LastMileError("user_assigned_identity", uai, "expected True or False")
+    return {"sku": sku, "capacity": capacity, "service_name": service_name, "uai": uai, "protect": bool(args.get("protect", False))}
+
+
+class Gateway(pulumi.ComponentResource):
+    """An API Management service with a managed identity for the last mile to its backends."""
+
+    service_name: pulumi.Output[str]
+    gateway_url: pulumi.Output[str]
+    principal_id: pulumi.Output[str]
+    identity_client_id: Optional[pulumi.Output[str]]
+
+    def __init__(self, name: str, args: GatewayArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        v = _validate(name, args)
+        super().__init__("apim-lastmile:index:Gateway", name, None, opts)
+        stateful = pulumi.ResourceOptions(parent=self, protect=True if v["protect"] else None)
+        rg = args["resource_group_name"]
+
+        identity: Optional[managedidentity.UserAssignedIdentity] = None
+        if v["uai"]:
+            identity = managedidentity.UserAssignedIdentity(
+                f"{name}-identity",
+                resource_group_name=rg,
+                location=args.get("location"),
+                resource_name_=f"id-apim-{name}",
+                opts=stateful,
+            )
+            service_identity = {
+                "type": apimanagement.ApimIdentityType.USER_ASSIGNED,
+                "user_assigned_identities": identity.id.apply(lambda rid: {rid: {}}),
+            }
+        else:
+            service_identity = {"type": apimanagement.ApimIdentityType.SYSTEM_ASSIGNED}
+
+        service_name = v["service_name"] or pulumi.Output.concat(
+            f"apim-{name}-", naming.unique_suffix(name, self)
+        )
+        service = apimanagement.ApiManagementService(
+            f"{name}-apim",
+            service_name=service_name,
+            resource_group_name=rg,
+            location=args.get("location"),
+            publisher_email=args["publisher_email"],
+            publisher_name=args["publisher_name"],
+            sku={"name": v["sku"], "capacity": v["capacity"]},
+            identity=service_identity,
+            opts=stateful,
+        )
+
+        self.service_name = service.name
+        self.gateway_url = service.gateway_url
+        if identity is not None:
+            self.principal_id = identity.principal_id
+            self.identity_client_id = identity.client_id
+        else:
+            self.principal_id = service.identity.apply(lambda i: i.principal_id if i else None)
+            self.identity_client_id = None
+        self._rg = rg
+        outputs = {"service_name": self.service_name, "gateway_url": self.gateway_url, "principal_id": self.principal_id}
+        if self.identity_client_id is not None:
+            outputs["identity_client_id"] = self.identity_client_id
+        self.register_outputs(outputs)
+
+    @property
+    def ref(self) -> GatewayRef:
+        """A :class:`GatewayRef` for the backends of this gateway (the same object on every call)."""
+        if not hasattr(self, "_ref"):
+            ref: GatewayRef = {
+                "service_name": self.service_name,
+                "resource_group_name": self._rg,
+                "principal_id": self.principal_id,
+                "gateway_url": self.gateway_url,
+            }
+            if self.identity_client_id is not None:
+                ref["identity_client_id"] = self.identity_client_id
+            self._ref = ref
+        return self._ref
+
+
+def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
+    """Validate a :class:`GatewayRef` eagerly; known string values are checked, Outputs pass through."""
+    if not isinstance(gateway, dict):
+        raise LastMileError(key, gateway, "expected a GatewayRef: Gateway(...).ref or a dict with service_name, resource_group_name, principal_id")
+    for field in ("service_name", "resource_group_name", "principal_id"):
+        if gateway.get(field) in (None, ""):
+            raise LastMileError(f"{key}.{field}", gateway.get(field), f"a GatewayRef needs {field}")
+    if isinstance(gateway["service_name"], str):
+        naming.APIM_SERVICE.check(f"{key}.service_name", gateway["service_name"])
+    if isinstance(gateway["principal_id"], str):
+        naming.check_guid(f"{key}.principal_id", gateway["principal_id"])
+    client_id = gateway.get("identity_client_id")
+    if isinstance(client_id, str):
+        naming.check_guid(f"{key}.identity_client_id", client_id)
+    url = gateway.get("gateway_url")
+    if isinstance(url, str):
+        naming.check_https_url(f"{key}.gateway_url", url)
+    return gateway  # type: ignore[return-value]
+
+
+def gateway_url(gateway: GatewayRef) -> pulumi.Output[str]:
+    """The gateway's base URL: given in the ref, else the default ``https://<service>.azure-api.net``."""
+    if gateway.get("gateway_url") is not None:
+        return pulumi.Output.from_input(gateway["gateway_url"])
+    return pulumi.Output.concat("https://", gateway["service_name"], ".azure-api.net")

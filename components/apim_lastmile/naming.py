@@ -1,0 +1,160 @@
+"""Azure naming rules, checked eagerly, and unique suffixes from pulumi-random."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_random as random
+
+from .errors import LastMileError
+
+SUFFIX_LENGTH = 6
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """One Azure naming rule: a regular expression, length bounds and a sentence for the error."""
+
+    what: str
+    pattern: str
+    min_len: int
+    max_len: int
+    describe: str
+
+    def check(self, key: str, value: Any) -> str:
+        if not isinstance(value, str) or not (self.min_len <= len(value) <= self.max_len) or not re.fullmatch(self.pattern, value):
+            raise LastMileError(key, value, f"{self.what} names are {self.min_len}-{self.max_len} characters: {self.describe}")
+        return value
+
+
+APIM_SERVICE = NameRule(
+    "API Management service", r"[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z0-9])?", 1, 50,
+    "letters, digits and hyphens, starting with a letter and ending with a letter or digit",
+)
+FUNCTION_APP = NameRule(
+    "Function App", r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?", 2, 60,
+    "letters, digits and hyphens, not starting or ending with a hyphen",
+)
+STORAGE_ACCOUNT = NameRule("Storage account", r"[a-z0-9]+", 3, 24, "lower-case letters and digits only")
+KEY_VAULT = NameRule(
+    "Key Vault", r"[A-Za-z](?!.*--)[A-Za-z0-9-]*[A-Za-z0-9]", 3, 24,
+    "letters, digits and single hyphens, starting with a letter and ending with a letter or digit",
+)
+KEY_VAULT_SECRET = NameRule("Key Vault secret", r"[A-Za-z0-9-]+", 1, 127, "letters, digits and hyphens")
+RESOURCE_GROUP = NameRule(
+    "Resource group", r"[-\w._()]*[-\w_()]", 1, 90,
+    "letters, digits, '-', '_', '.', '(' and ')', not ending with '.'",
+)
+USER_ASSIGNED_IDENTITY = NameRule(
+    "User-assigned identity", r"[A-Za-z0-9][A-Za-z0-9_-]*", 3, 128,
+    "letters, digits, hyphens and underscores, starting with a letter or digit",
+)
+#: An APIM API path: URL path segments without a leading or trailing slash or spaces.
+API_PATH = NameRule(
+    "API path", r"[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*", 1, 400,
+    "URL path segments of letters, digits, '.', '_', '~' or '-' separated by '/', without a leading '/'",
+)
+#: Pulumi logical names of our components also name APIM entities (API, backend ids).
+COMPONENT_NAME = NameRule(
+    "Component", r"[A-Za-z][A-Za-z0-9-]*", 1, 40,
+    "letters, digits and hyphens, starting with a letter (it also names APIM API and backend ids)",
+)
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+_RESOURCE_ID = re.compile(r"^/subscriptions/[0-9a-fA-F-]{36}(/resourceGroups/[^/]+)?(/providers/[^/]+(/[^/]+/[^/]+)+)?$|^/providers/[^/]+(/[^/]+/[^/]+)+$")
+# Namespace for deterministic ids (app role ids): stable across runs, distinct per logical name.
+LASTMILE_NAMESPACE = uuid.UUID("4f0d8a52-6c1e-4d7a-9d8e-3a1f1c5e9b27")
+
+
+def is_guid(value: Any) -> bool:
+    return isinstance(value, str) and bool(_GUID.match(value))
+
+
+def check_guid(key: str, value: Any) -> str:
+    if not is_guid(value):
+        raise LastMileError(key, value, "expected a GUID such as 00000000-0000-0000-0000-000000000000")
+    return value.lower()
+
+
+def check_email(key: str, value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 100 or not _EMAIL.match(value):
+        raise LastMileError(key, value, "expected an email address such as platform-team@contoso.com (at most 100 characters)")
+    return value
+
+
+def check_https_url(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not re.match(r"^https://[^\s/?#]+[^\s]*$", value):
+        raise LastMileError(key, value, "expected an https:// URL: the last mile never travels over plain http")
+    return value
+
+
+def check_resource_id(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not _RESOURCE_ID.match(value):
+        raise LastMileError(
+            key, value,
+            "expected an Azure resource id such as /subscriptions/<guid>/resourceGroups/<rg>/providers/<namespace>/<type>/<name>",
+        )
+    return value
+
+
+def stable_uuid(*parts: str) -> str:
+    """A deterministic GUID for ``parts``: the same program yields the same id on every run."""
+    return str(uuid.uuid5(LASTMILE_NAMESPACE, "/".join(parts)))
+
+
+def alnum(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def check_prefix_fits(rule: NameRule, key: str, prefix: str) -> None:
+    """Fail eagerly when ``prefix`` plus a random suffix cannot make a valid name under ``rule``."""
+    candidate = prefix + "a" * SUFFIX_LENGTH
+    if len(candidate) > rule.max_len:
+        raise LastMileError(
+            key, prefix,
+            f"the generated {rule.what} name '{prefix}<{SUFFIX_LENGTH} random chars>' would exceed "
+            f"{rule.max_len} characters: use a shorter component name or give the name explicitly",
+        )
+    rule.check(key, candidate)
+
+
+def unique_suffix(name: str, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """Six lower-case letters and digits, fixed once created (pulumi-random keeps it in state)."""
+    return random.RandomString(
+        f"{name}-suffix", length=SUFFIX_LENGTH, special=False, upper=False, numeric=True,
+        opts=pulumi.ResourceOptions(parent=parent),
+    ).result
+
+
+class _PathRegistry:
+    """API paths already claimed on a gateway in this program run (APIM rejects duplicate paths)."""
+
+    def __init__(self) -> None:
+        self._claims: dict[tuple[int, Any], dict[str, str]] = {}
+
+    def claim(self, gateway_key: Any, path: str, owner: str, key: str) -> None:
+        from pulumi.runtime.settings import SETTINGS
+
+        run = id(SETTINGS.monitor)
+        claims = self._claims.setdefault((run, gateway_key), {})
+        other = claims.get(path.lower())
+        if other is not None and other != owner:
+            raise LastMileError(key, path, f"API path {path!r} is already used by {other!r} on this gateway; APIM paths must be unique")
+        claims[path.lower()] = owner
+
+
+API_PATHS = _PathRegistry()
+
+
+def gateway_key(service_name: Any) -> Any:
+    """A key that identifies a gateway within one program run, whether its name is known or an Output."""
+    return service_name if isinstance(service_name, str) else id(service_name)
+
+
+def optional(rule: NameRule, key: str, value: Optional[str]) -> Optional[str]:
+    return None if value is None else rule.check(key, value)

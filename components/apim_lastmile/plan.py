@@ -1,0 +1,356 @@
+"""Offline plan: run a Pulumi program under mocks and report what it declares.
+
+No Azure and no Pulumi CLI: the program runs in-process against :class:`LastMileMocks`, which answers
+like Azure would (ids, principal ids, host names) with deterministic values, and a recording monitor
+keeps every registration: type, name, parent, ``protect`` and the inputs that would be sent to Azure.
+Tests use the same machinery, so what they assert is what ``lastmile plan`` shows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import runpy
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+
+SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"
+TENANT_ID = "00000000-0000-4000-8000-00000000000a"
+SECRET_MASK = "[secret]"
+_NS = uuid.UUID("0d6f6c36-3f0e-4a55-8a3e-5a5d1a6b2c11")
+
+# Type token -> ARM provider path, for realistic ids of the resources we declare.
+_ARM_TYPES = {
+    "azure-native:resources:ResourceGroup": None,
+    "azure-native:apimanagement:ApiManagementService": "Microsoft.ApiManagement/service",
+    "azure-native:managedidentity:UserAssignedIdentity": "Microsoft.ManagedIdentity/userAssignedIdentities",
+    "azure-native:storage:StorageAccount": "Microsoft.Storage/storageAccounts",
+    "azure-native:web:AppServicePlan": "Microsoft.Web/serverfarms",
+    "azure-native:web:WebApp": "Microsoft.Web/sites",
+    "azure-native:keyvault:Vault": "Microsoft.KeyVault/vaults",
+}
+# Input that carries the Azure name, per type (others fall back to "name" or the logical name).
+_NAME_INPUTS = {
+    "azure-native:resources:ResourceGroup": "resourceGroupName",
+    "azure-native:apimanagement:ApiManagementService": "serviceName",
+    "azure-native:managedidentity:UserAssignedIdentity": "resourceName",
+    "azure-native:storage:StorageAccount": "accountName",
+    "azure-native:storage:BlobContainer": "containerName",
+    "azure-native:keyvault:Vault": "vaultName",
+    "azure-native:keyvault:Secret": "secretName",
+    "azure-native:apimanagement:Api": "apiId",
+    "azure-native:apimanagement:ApiOperation": "operationId",
+    "azure-native:apimanagement:Backend": "backendId",
+    "azure-native:apimanagement:NamedValue": "namedValueId",
+    "azure-native:apimanagement:ApiPolicy": "policyId",
+}
+
+
+def fake_guid(*parts: str) -> str:
+    """A deterministic GUID, so plans are stable from run to run."""
+    return str(uuid.uuid5(_NS, "/".join(parts)))
+
+
+def _plain(value: Any) -> Any:
+    """Inputs without secret wrappers (secrets unwrapped); see :func:`mask_secrets` for display."""
+    if rpc.is_rpc_secret(value):
+        return _plain(value["value"])
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def mask_secrets(value: Any) -> Any:
+    """Inputs with every Pulumi secret replaced by ``[secret]``."""
+    if rpc.is_rpc_secret(value):
+        return SECRET_MASK
+    if isinstance(value, dict):
+        return {k: mask_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v) for v in value]
+    return value
+
+
+class LastMileMocks(pulumi_mocks.Mocks):
+    """Answers resource registrations and data-source calls the way Azure would, deterministically."""
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+        inputs = _plain(args.inputs)
+        typ = args.typ
+        outputs = dict(inputs)
+        azure_name = inputs.get(_NAME_INPUTS.get(typ, "name")) or args.name
+        outputs.setdefault("name", azure_name)
+        rg = inputs.get("resourceGroupName", "rg")
+        arm = _ARM_TYPES.get(typ, "")
+        if typ == "azure-native:resources:ResourceGroup":
+            rid = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{azure_name}"
+        elif arm:
+            rid = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{rg}/providers/{arm}/{azure_name}"
+        else:
+            rid = f"{args.name}-id"
+        guid = lambda what: fake_guid(typ, args.name, what)  # noqa: E731
+
+        if typ == "azure-native:apimanagement:ApiManagementService":
+            identity = dict(inputs.get("identity") or {})
+            if "SystemAssigned" in str(identity.get("type", "")):
+                identity.update(principalId=guid("principal"), tenantId=TENANT_ID)
+            outputs.update(identity=identity, gatewayUrl=f"https://{azure_name}.azure-api.net")
+        elif typ == "azure-native:managedidentity:UserAssignedIdentity":
+            outputs.update(principalId=guid("principal"), clientId=guid("client"), tenantId=TENANT_ID)
+        elif typ == "azure-native:storage:StorageAccount":
+            outputs["primaryEndpoints"] = {
+                "blob": f"https://{azure_name}.blob.core.windows.net/",
+                "dfs": f"https://{azure_name}.dfs.core.windows.net/",
+            }
+        elif typ == "azure-native:storage:BlobContainer":
+            account = inputs.get("accountName", "account")
+            rid = (f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/"
+                   f"{account}/blobServices/default/containers/{azure_name}")
+        elif typ == "azure-native:web:WebApp":
+            identity = dict(inputs.get("identity") or {})
+            identity.update(principalId=guid("principal"), tenantId=TENANT_ID)
+            outputs.update(identity=identity, defaultHostName=f"{azure_name}.azurewebsites.net")
+        elif typ == "azure-native:keyvault:Vault":
+            props = dict(inputs.get("properties") or {})
+            props["vaultUri"] = f"https://{azure_name}.vault.azure.net/"
+            outputs["properties"] = props
+        elif typ == "azure-native:keyvault:Secret":
+            vault = inputs.get("vaultName", "vault")
+            rid = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{vault}/secrets/{azure_name}"
+            props = {k: v for k, v in (inputs.get("properties") or {}).items() if k != "value"}
+            props["secretUri"] = f"https://{vault}.vault.azure.net/secrets/{azure_name}"
+            props["secretUriWithVersion"] = f"https://{vault}.vault.azure.net/secrets/{azure_name}/{guid('version').replace('-', '')}"
+            outputs["properties"] = props
+        elif typ == "azuread:index/applicationRegistration:ApplicationRegistration":
+            object_id = guid("object")
+            outputs.update(clientId=guid("client"), objectId=object_id)
+            rid = f"/applications/{object_id}"
+        elif typ == "azuread:index/servicePrincipal:ServicePrincipal":
+            outputs.update(objectId=guid("object"))
+        elif typ == "random:index/randomString:RandomString":
+            digest = hashlib.sha256(f"{pulumi.get_stack()}/{args.name}".encode()).hexdigest()
+            outputs["result"] = "".join(c for c in digest if c.isalnum())[: int(inputs.get("length", 6))]
+        elif typ == "random:index/randomPassword:RandomPassword":
+            outputs["result"] = "mock-" + hashlib.sha256(args.name.encode()).hexdigest()[: int(inputs.get("length", 32)) - 5]
+        outputs.setdefault("id", rid)
+        return rid, outputs
+
+    def call(self, args: pulumi_mocks.MockCallArgs):
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {"tenantId": TENANT_ID, "subscriptionId": SUBSCRIPTION_ID, "objectId": fake_guid("deployer"), "clientId": fake_guid("deployer-client")}
+        if args.token == "azure-native:web:getWebApp":
+            name = args.args.get("name", "app")
+            rg = args.args.get("resourceGroupName", "rg")
+            return {
+                "id": f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{rg}/providers/Microsoft.Web/sites/{name}",
+                "name": name,
+                "defaultHostName": f"{name}.azurewebsites.net",
+                "identity": {"type": "SystemAssigned", "principalId": fake_guid("site", name)},
+            }
+        return {}
+
+
+@dataclass
+class Registration:
+    """One resource as the program declared it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str
+    protect: bool
+    custom: bool
+    inputs: dict
+    depends_on: list[str]
+
+    @property
+    def plain_inputs(self) -> dict:
+        """The inputs with secret markers removed (for assertions on values)."""
+        return _plain(self.inputs)
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that also records parent, protect and dependencies of each registration."""
+
+    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(
+                Registration(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent,
+                    protect=bool(request.protect),
+                    custom=bool(request.custom),
+                    inputs=rpc.deserialize_properties(request.object) if request.custom else {},
+                    depends_on=sorted(request.dependencies),
+                )
+            )
+        return response
+
+
+@dataclass
+class Plan:
+    """What a program declared: its registrations and its resolved stack outputs."""
+
+    stack: str
+    registrations: list[Registration]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, typ: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == typ]
+
+    def one(self, typ: str, name: Optional[str] = None) -> Registration:
+        found = [r for r in self.of_type(typ) if name is None or r.name == name]
+        if len(found) != 1:
+            raise AssertionError(f"expected one {typ} {name or ''}, found {[r.name for r in found]}")
+        return found[0]
+
+    def policies(self) -> dict[str, str]:
+        """Every APIM policy document the program declares, by resource name."""
+        return {
+            r.name: r.plain_inputs["value"]
+            for r in self.registrations
+            if r.type.startswith("azure-native:apimanagement:") and r.type.endswith("Policy") and "value" in r.inputs
+        }
+
+    def to_json(self) -> dict:
+        """A stable, JSON-ready view: sorted, secrets masked, nothing that changes from run to run."""
+        return {
+            "stack": self.stack,
+            "resources": [
+                {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "protect": r.protect, "inputs": mask_secrets(r.inputs)}
+                for r in sorted(self.registrations, key=lambda r: r.urn)
+            ],
+            "policies": dict(sorted(self.policies().items())),
+            "outputs": mask_secrets(self.outputs),
+        }
+
+
+def _reset_runtime() -> None:
+    from pulumi.runtime.settings import ROOT
+
+    ROOT.set(None)
+
+
+def run(program: Callable[[], Any], *, project: str = "apim-lastmile", stack: str = "dev",
+        config: Optional[dict[str, Any]] = None, secret_keys: Optional[list[str]] = None) -> Plan:
+    """Run ``program`` under :class:`LastMileMocks` and return the :class:`Plan` it declared.
+
+    ``config`` maps full keys (``apim-lastmile:gateway``) to values; non-strings are JSON-encoded as
+    Pulumi does for structured config.
+    """
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    _reset_runtime()
+    flat = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()}
+    pulumi.runtime.set_all_config(flat, secret_keys or [])
+    mocks = LastMileMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    root = pulumi.runtime.get_root_resource()
+    resolved: dict[str, Any] = {}
+
+    async def main() -> None:
+        program()
+        for key, value in list(root.outputs.items()):
+            out = pulumi.Output.from_input(value)
+            result = await out.future()
+            resolved[key] = rpc.wrap_rpc_secret(result) if await out.is_secret() else result
+
+    _sync_await(run_pulumi_func(main))
+    return Plan(stack=stack, registrations=monitor.registrations, outputs=resolved)
+
+
+# ---- the environment program and its stack files ----
+
+def find_project(start: Optional[Path] = None) -> Path:
+    """The directory holding ``Pulumi.yaml``: ``start`` or one of its parents."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "Pulumi.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"no Pulumi.yaml in {here} or its parents: run from the project directory or pass --project-dir")
+
+
+def load_stack_config(project_dir: Path, stack: str) -> tuple[str, dict[str, Any], list[str]]:
+    """Project name, config and secret keys of ``stacks/Pulumi.<stack>.yaml`` (secure values masked)."""
+    from .errors import ConfigError
+
+    project_file = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
+    project = project_file["name"]
+    config_dir = project_dir / project_file.get("stackConfigDir", ".")
+    path = config_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in config_dir.glob("Pulumi.*.yaml"))
+        raise ConfigError("stack", stack, f"no {path.relative_to(project_dir)}; known stacks: {', '.join(known) or 'none'}")
+    data = yaml.safe_load(path.read_text()) or {}
+    config: dict[str, Any] = {}
+    secret_keys: list[str] = []
+    for key, value in (data.get("config") or {}).items():
+        full = key if ":" in key else f"{project}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            # Encrypted with the stack's key: not readable offline; a placeholder stands in.
+            value = "offline-placeholder-for-a-secure-value"
+            secret_keys.append(full)
+        config[full] = value
+    return project, config, secret_keys
+
+
+def plan_stack(stack: str, project_dir: Optional[Path] = None) -> Plan:
+    """Run the project's ``__main__.py`` for ``stack`` under mocks."""
+    project_dir = find_project(project_dir)
+    project, config, secret_keys = load_stack_config(project_dir, stack)
+    program_path = project_dir / "__main__.py"
+
+    def program() -> None:
+        sys.path.insert(0, str(project_dir))
+        cwd = os.getcwd()
+        os.chdir(project_dir)
+        try:
+            runpy.run_path(str(program_path), run_name="__main__")
+        finally:
+            os.chdir(cwd)
+            sys.path.remove(str(project_dir))
+
+    return run(program, project=project, stack=stack, config=config, secret_keys=secret_keys)
+
+
+def render_text(plan: Plan) -> str:
+    """The resource tree (type, name, under its parent) and every rendered policy."""
+    by_parent: dict[str, list[Registration]] = {}
+    for r in plan.registrations:
+        by_parent.setdefault(r.parent, []).append(r)
+    lines = [f"Stack {plan.stack}: {len(plan.registrations)} resources"]
+
+    def walk(parent: str, depth: int) -> None:
+        for r in sorted(by_parent.get(parent, []), key=lambda r: r.urn):
+            flag = "  [protected]" if r.protect else ""
+            lines.append(f"{'  ' * depth}{r.type}  {r.name}{flag}")
+            walk(r.urn, depth + 1)
+
+    roots = {r.parent for r in plan.registrations} - {r.urn for r in plan.registrations}
+    for root in sorted(roots):
+        walk(root, 1)
+    for name, xml in sorted(plan.policies().items()):
+        lines += ["", f"Policy {name}:", xml.rstrip()]
+    if plan.outputs:
+        lines += ["", "Outputs:", json.dumps(mask_secrets(plan.outputs), indent=2, sort_keys=True)]
+    return "\n".join(lines) + "\n"

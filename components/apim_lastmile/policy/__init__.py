@@ -1,0 +1,48 @@
+"""Typed APIM policy fragments and a validating renderer (no Pulumi resources here).
+
+>>> from apim_lastmile import policy
+>>> xml = policy.render(inbound=[policy.managed_identity_auth(resource="api://my-app"),
+...                              policy.set_backend_service(backend_id="orders")])
+"""
+
+from .fragments import (
+    AuthenticationBasic,
+    CacheLookupValue,
+    CacheStoreValue,
+    Choose,
+    Fragment,
+    ManagedIdentityAuth,
+    RewriteUri,
+    ReturnResponse,
+    SendRequest,
+    SetBackendService,
+    SetHeader,
+    SetVariable,
+    When,
+)
+from .render import SECTIONS, render
+from .values import Expression, NamedValueRef, Value, csharp_string, expr, named_value
+from ..errors import PolicyError
+
+# snake_case constructors, the names the public API documents.
+managed_identity_auth = ManagedIdentityAuth
+set_header = SetHeader
+set_backend_service = SetBackendService
+rewrite_uri = RewriteUri
+set_variable = SetVariable
+send_request = SendRequest
+authentication_basic = AuthenticationBasic
+cache_lookup_value = CacheLookupValue
+cache_store_value = CacheStoreValue
+choose = Choose
+when = When
+return_response = ReturnResponse
+
+__all__ = [
+    "AuthenticationBasic", "CacheLookupValue", "CacheStoreValue", "Choose", "Expression", "Fragment",
+    "ManagedIdentityAuth", "NamedValueRef", "PolicyError", "ReturnResponse", "RewriteUri", "SECTIONS",
+    "SendRequest", "SetBackendService", "SetHeader", "SetVariable", "Value", "When",
+    "authentication_basic", "cache_lookup_value", "cache_store_value", "choose", "csharp_string", "expr",
+    "managed_identity_auth", "named_value", "render", "return_response", "rewrite_uri", "send_request",
+    "set_backend_service", "set_header", "set_variable", "when",
+]

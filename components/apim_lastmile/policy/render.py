@@ -1,0 +1,52 @@
+"""Render fragments into a complete, validated ``<policies>`` document."""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional, Sequence
+
+from lxml import etree
+
+from ..errors import PolicyError
+from .fragments import Fragment
+
+SECTIONS = ("inbound", "backend", "outbound", "on-error")
+# The parser used to check what we render: no entities, no network, no huge trees.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=True)
+
+
+def _check_section(fragments: Iterable[Fragment], section: str, path: str) -> None:
+    for index, fragment in enumerate(fragments):
+        where = f"{path}[{index}]"
+        if not isinstance(fragment, Fragment):
+            raise PolicyError(where, fragment, "expected a policy fragment such as policy.set_header(...)")
+        if section not in fragment.sections:
+            allowed = ", ".join(s for s in SECTIONS if s in fragment.sections)
+            raise PolicyError(where, fragment.tag, f"<{fragment.tag}> is not allowed in <{section}>; APIM allows it in: {allowed}")
+        _check_section(fragment.nested(), section, f"{where}.{fragment.tag}")
+
+
+def render(
+    inbound: Optional[Sequence[Fragment]] = None,
+    backend: Optional[Sequence[Fragment]] = None,
+    outbound: Optional[Sequence[Fragment]] = None,
+    on_error: Optional[Sequence[Fragment]] = None,
+) -> str:
+    """Render a ``<policies>`` document with ``<base />`` first in every section.
+
+    Raises :class:`~apim_lastmile.errors.PolicyError` when a fragment sits in a section APIM does not
+    allow it in, or when the result is not well-formed XML.
+    """
+    root = etree.Element("policies")
+    for section, fragments in zip(SECTIONS, (inbound, backend, outbound, on_error)):
+        fragments = list(fragments or ())
+        _check_section(fragments, section, section.replace("-", "_"))
+        el = etree.SubElement(root, section)
+        etree.SubElement(el, "base")
+        for fragment in fragments:
+            el.append(fragment.to_element())
+    text = etree.tostring(root, pretty_print=True, encoding="unicode")
+    try:
+        etree.fromstring(text, _PARSER)
+    except etree.XMLSyntaxError as exc:  # pragma: no cover - lxml escapes everything we emit
+        raise PolicyError("policy", text, f"rendered XML is not well-formed: {exc}") from exc
+    return text
