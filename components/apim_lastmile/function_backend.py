@@ -5,7 +5,6 @@ The story: an Entra app registration that only APIM's identity may get tokens fo
 answers 401 to anyone but APIM's identity -> the APIM API whose policy fetches the token.
 """
 
-from __future__ import annotations
 
 from typing import Optional, Sequence, TypedDict
 

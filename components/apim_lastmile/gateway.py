@@ -1,6 +1,5 @@
 """Gateway: an API Management service whose managed identity carries the last mile."""
 
-from __future__ import annotations
 
 from typing import Optional, TypedDict
 

@@ -173,6 +173,7 @@ class Registration:
     custom: bool
     inputs: dict
     depends_on: list[str]
+    outputs: dict = field(default_factory=dict)
 
     @property
     def plain_inputs(self) -> dict:
@@ -200,6 +201,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     custom=bool(request.custom),
                     inputs=rpc.deserialize_properties(request.object) if request.custom else {},
                     depends_on=sorted(request.dependencies),
+                    outputs=dict(self.resources[response.urn].state) if request.custom else {},
                 )
             )
         return response

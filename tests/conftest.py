@@ -1,0 +1,52 @@
+"""Shared fixtures: the APIM policy schemas and a mock-run helper."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+
+REPO = Path(__file__).resolve().parents[1]
+XSD_DIR = Path(os.environ.get("APIM_POLICY_XSD", REPO.parent / "shared" / "apim-policy-xsd"))
+
+
+@pytest.fixture(scope="session")
+def policy_schema():
+    """The published APIM policy schemas (XSD 1.1), loaded once per session."""
+    import xmlschema
+
+    root = XSD_DIR / "policies.xsd"
+    if not root.is_file():
+        pytest.fail(f"APIM policy schemas not found at {root}: set APIM_POLICY_XSD or put shared/ beside the repo")
+    return xmlschema.XMLSchema11(str(root))
+
+
+def _nested_sections(xml: str):
+    """The contents of every <when>/<otherwise> as a standalone section.
+
+    The schema declares choose's branches with processContents="skip", so it does not look inside
+    them; we validate each branch's policies again as if they were a section of their own.
+    """
+    doc = etree.fromstring(xml.encode())
+    for section in doc:
+        for branch in section.iter("when", "otherwise"):
+            wrapper = etree.Element("policies")
+            sec = etree.SubElement(wrapper, section.tag)
+            for child in branch:
+                sec.append(etree.fromstring(etree.tostring(child)))
+            yield etree.tostring(wrapper, encoding="unicode")
+
+
+@pytest.fixture
+def assert_valid_policy(policy_schema):
+    def check(xml: str) -> None:
+        policy_schema.validate(xml)
+        for nested in _nested_sections(xml):
+            policy_schema.validate(nested)
+
+    return check
+
+

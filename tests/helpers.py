@@ -1,0 +1,37 @@
+"""Helpers the tests share (imported as a plain module: tests/ is on sys.path)."""
+
+from __future__ import annotations
+
+import re
+
+from apim_lastmile import plan as plan_mod
+
+
+def run(program, **kwargs) -> plan_mod.Plan:
+    return plan_mod.run(program, **kwargs)
+
+
+def registered():
+    """What the last mock run registered, even when it raised."""
+    from pulumi.runtime.settings import SETTINGS
+
+    return list(getattr(SETTINGS.monitor, "registrations", []))
+
+
+_CS_ESCAPE = re.compile(r'\\(U[0-9A-Fa-f]{8}|u[0-9A-Fa-f]{4}|\\|")')
+
+
+def decode_literal(text: str) -> str:
+    """What APIM would see for a rendered literal: the text itself, or the value of @("...")."""
+    if text.startswith('@("') and text.endswith('")'):
+        body = text[3:-2]
+        assert "{" not in body and "}" not in body and "@" not in body, body
+        assert re.fullmatch(r'(?:[^"\\]|\\(?:U[0-9A-F]{8}|u[0-9A-F]{4}|\\|"))*', body), body
+
+        def sub(m):
+            esc = m.group(1)
+            return esc if esc in ('\\', '"') else chr(int(esc[1:], 16))
+
+        return _CS_ESCAPE.sub(sub, body)
+    assert not text.startswith("@") and "{{" not in text and "}}" not in text, text
+    return text

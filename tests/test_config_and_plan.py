@@ -1,0 +1,163 @@
+"""Stack config validation, the environment program and the `lastmile plan` command."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from apim_lastmile import ConfigError, config
+from apim_lastmile.cli import main
+from apim_lastmile.plan import plan_stack
+
+REPO = Path(__file__).resolve().parents[1]
+
+VALID = {
+    "resourceGroup": {"name": "rg-test", "location": "westeurope"},
+    "gateway": {"publisherEmail": "ops@contoso.com", "publisherName": "Contoso"},
+    "functionBackends": [{"name": "orders", "apiPath": "orders"}, {"name": "invoices", "apiPath": "billing/invoices"}],
+}
+
+
+def with_change(path: str, value):
+    data = json.loads(json.dumps(VALID))
+    target = data
+    parts = path.split(".")
+    for part in parts[:-1]:
+        target = target[int(part)] if part.isdigit() else target[part]
+    last = parts[-1]
+    if value is KeyError:
+        del target[last]
+    elif last.isdigit():
+        target[int(last)] = value
+    else:
+        target[last] = value
+    return data
+
+
+def test_valid_config_parses_with_defaults():
+    env = config.parse(VALID)
+    assert env.gateway.sku == "Consumption" and env.gateway.name == "lastmile" and env.protect is False
+    assert env.function_backends[1].args() == {"api_path": "billing/invoices", "subscription_required": True}
+
+
+@pytest.mark.parametrize(
+    "path, value, key, shown",
+    [
+        ("gateway.publisherEmail", KeyError, "apim-lastmile:gateway.publisherEmail", "required"),
+        ("gateway.publisherEmail", "ops.contoso.com", "apim-lastmile:gateway.publisherEmail", "ops.contoso.com"),
+        ("gateway.sku", "Gold", "apim-lastmile:gateway.sku", "Gold"),
+        ("gateway.serviceName", "x" * 51, "apim-lastmile:gateway.serviceName", "x" * 51),
+        ("gateway.publisherNmae", "typo", "apim-lastmile:gateway.publisherNmae", "unknown key"),
+        ("functionBackends.1.apiPath", "orders", "apim-lastmile:functionBackends[1].apiPath", "already used by functionBackends[0]"),
+        ("functionBackends.1.apiPath", "/billing", "apim-lastmile:functionBackends[1].apiPath", "/billing"),
+        ("functionBackends.1.apiPath", "bill ing", "apim-lastmile:functionBackends[1].apiPath", "bill ing"),
+        ("functionBackends.1.apiPath", "", "apim-lastmile:functionBackends[1].apiPath", "''"),
+        ("functionBackends.0.appClientId", "123", "apim-lastmile:functionBackends[0].appClientId", "123"),
+        ("functionBackends.0.name", "n" * 41, "apim-lastmile:functionBackends[0].name", "n" * 41),
+        ("functionBackends.1.name", "orders", "apim-lastmile:functionBackends[1].name", "already used"),
+        ("functionBackends.0.runtime", "cobol", "apim-lastmile:functionBackends[0].runtime", "cobol"),
+        ("resourceGroup.name", "r" * 91, "apim-lastmile:resourceGroup.name", "r" * 91),
+    ],
+)
+def test_bad_config_names_the_key_and_value(path, value, key, shown):
+    with pytest.raises(ConfigError) as err:
+        config.parse(with_change(path, value))
+    assert str(err.value).startswith(key), str(err.value)
+    assert shown in str(err.value)
+
+
+def test_unknown_top_level_key():
+    with pytest.raises(ConfigError) as err:
+        config.parse({**VALID, "gatway": {}})
+    assert "apim-lastmile:gatway" in str(err.value) and "known keys" in str(err.value)
+
+
+def test_plan_dev_lists_the_whole_last_mile():
+    plan = plan_stack("dev", REPO)
+    types = {r.type for r in plan.registrations}
+    for typ in (
+        "azure-native:apimanagement:ApiManagementService",
+        "azuread:index/applicationRegistration:ApplicationRegistration",
+        "azuread:index/applicationIdentifierUri:ApplicationIdentifierUri",
+        "azuread:index/applicationAppRole:ApplicationAppRole",
+        "azuread:index/servicePrincipal:ServicePrincipal",
+        "azuread:index/appRoleAssignment:AppRoleAssignment",
+        "azure-native:web:WebApp",
+        "azure-native:web:WebAppAuthSettingsV2",
+        "azure-native:apimanagement:Api",
+        "azure-native:apimanagement:Backend",
+        "azure-native:apimanagement:ApiPolicy",
+    ):
+        assert typ in types, typ
+    apim = plan.one("azure-native:apimanagement:ApiManagementService").plain_inputs
+    assert apim["sku"] == {"name": "Consumption", "capacity": 0}
+    assert not any(r.protect for r in plan.registrations)
+    assert set(plan.outputs["function_backends"]) == {"orders", "invoices"}
+
+
+def test_plan_prod_uses_a_v2_sku_and_protects_stateful_resources(assert_valid_policy):
+    plan = plan_stack("prod", REPO)
+    apim = plan.one("azure-native:apimanagement:ApiManagementService")
+    assert apim.plain_inputs["sku"]["name"] in ("BasicV2", "StandardV2") and apim.protect
+    stateful = ("azure-native:resources:ResourceGroup", "azure-native:apimanagement:ApiManagementService",
+                "azure-native:managedidentity:UserAssignedIdentity", "azure-native:storage:StorageAccount",
+                "azuread:index/applicationRegistration:ApplicationRegistration")
+    for r in plan.registrations:
+        if r.type in stateful:
+            assert r.protect, (r.type, r.name)
+        if r.type in ("azure-native:apimanagement:ApiPolicy", "azure-native:web:WebAppAuthSettingsV2"):
+            assert not r.protect, (r.type, r.name)
+    for xml in plan.policies().values():
+        assert_valid_policy(xml)
+        assert 'client-id="' in xml
+
+
+def test_cli_text_and_json(capsys):
+    assert main(["plan", "dev", "--project-dir", str(REPO)]) == 0
+    text = capsys.readouterr().out
+    assert "azure-native:web:WebAppAuthSettingsV2  orders-auth" in text
+    assert "Policy orders-policy:" in text and "<authentication-managed-identity" in text
+    assert main(["plan", "dev", "--json", "--project-dir", str(REPO)]) == 0
+    first = capsys.readouterr().out
+    assert main(["plan", "dev", "--json", "--project-dir", str(REPO)]) == 0
+    assert capsys.readouterr().out == first, "plan --json must be stable from run to run"
+    data = json.loads(first)
+    assert data["stack"] == "dev" and set(data["policies"]) == {"orders-policy", "invoices-policy"}
+    assert [r["urn"] for r in data["resources"]] == sorted(r["urn"] for r in data["resources"])
+
+
+@pytest.fixture
+def bad_project(tmp_path):
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(REPO / name, tmp_path / name)
+    (tmp_path / "stacks").mkdir()
+    dev = yaml.safe_load((REPO / "stacks" / "Pulumi.dev.yaml").read_text())
+    dev["config"]["apim-lastmile:gateway"]["sku"] = "Gold"
+    (tmp_path / "stacks" / "Pulumi.bad.yaml").write_text(yaml.safe_dump(dev))
+    return tmp_path
+
+
+def test_cli_bad_config_exits_1_with_the_message_and_no_traceback(bad_project, capsys):
+    assert main(["plan", "bad", "--project-dir", str(bad_project)]) == 1
+    err = capsys.readouterr().err
+    assert "apim-lastmile:gateway.sku" in err and "'Gold'" in err and "Consumption" in err
+    assert "Traceback" not in err
+
+
+def test_cli_unknown_stack(capsys):
+    assert main(["plan", "staging", "--project-dir", str(REPO)]) == 1
+    err = capsys.readouterr().err
+    assert "stacks/Pulumi.staging.yaml" in err and "dev" in err and "prod" in err
+
+
+def test_python_dash_m_entry_point(bad_project):
+    ok = subprocess.run([sys.executable, "-m", "apim_lastmile", "plan", "dev", "--project-dir", str(REPO)], capture_output=True, text=True)
+    assert ok.returncode == 0 and "Stack dev:" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "apim_lastmile", "plan", "bad", "--project-dir", str(bad_project)], capture_output=True, text=True)
+    assert bad.returncode == 1 and "gateway.sku" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,90 @@
+"""A consumer's view: only the public names, Pulumi's own mocks, nothing from our test helpers."""
+
+from __future__ import annotations
+
+import pulumi
+from lxml import etree
+
+from apim_lastmile import (Gateway, GatewayArgs, GatewayRef, SecuredFunctionBackend,
+                           SecuredFunctionBackendArgs, policy)
+
+
+class ConsumerMocks(pulumi.runtime.Mocks):
+    def __init__(self):
+        self.created = []
+
+    def new_resource(self, args):
+        self.created.append((args.typ, args.name, args.inputs))
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args):
+        if args.token == "azure-native:web:getWebApp":
+            name = args.args["name"]
+            return {"id": f"/subscriptions/x/resourceGroups/rg-team/providers/Microsoft.Web/sites/{name}",
+                    "defaultHostName": f"{name}.azurewebsites.net"}
+        return {"tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47", "subscriptionId": "00000000-0000-0000-0000-000000000000"}
+
+
+MOCKS = ConsumerMocks()
+
+
+def setup_module(module):
+    from pulumi.runtime.settings import ROOT
+
+    ROOT.set(None)
+    pulumi.runtime.set_mocks(MOCKS, project="consumer", stack="test", preview=False)
+
+
+@pulumi.runtime.test
+def test_backend_on_an_apim_owned_by_another_stack():
+    ref: GatewayRef = {
+        "service_name": "apim-shared-platform",
+        "resource_group_name": "rg-platform",
+        "principal_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+    }
+    args: SecuredFunctionBackendArgs = {
+        "gateway": ref,
+        "resource_group_name": "rg-team",
+        "api_path": "team/orders",
+        "app_client_id": "0b1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5b",
+        "function_app_name": "func-team-orders",
+    }
+    backend = SecuredFunctionBackend("orders", args)
+
+    def check(values):
+        xml, url = values
+        doc = etree.fromstring(xml.encode())
+        mi = doc.find("inbound/authentication-managed-identity")
+        assert mi.get("resource") == "0b1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5b"
+        assert mi.get("client-id") is None
+        assert url == "https://apim-shared-platform.azure-api.net/team/orders"
+        RENDERED.append(xml)
+
+    return pulumi.Output.all(backend.policy_xml, backend.api_url).apply(check)
+
+
+RENDERED: list = []
+
+
+def test_what_the_mocks_recorded_for_that_backend():
+    # Runs after the test above, whose decorator waited for every registration to finish.
+    auth = [i for t, _, i in MOCKS.created if t == "azure-native:web:WebAppAuthSettingsV2"]
+    assert len(auth) == 1
+    principals = auth[0]["identityProviders"]["azureActiveDirectory"]["validation"]["defaultAuthorizationPolicy"]["allowedPrincipals"]
+    assert principals["identities"] == ["3f2504e0-4f89-41d3-9a0c-0305e82c3301"]
+    policies = [i for t, _, i in MOCKS.created if t == "azure-native:apimanagement:ApiPolicy"]
+    assert len(RENDERED) == 1 and [p["value"] for p in policies] == RENDERED
+    assert not [t for t, _, _ in MOCKS.created if t.startswith("azuread:") or t == "azure-native:web:WebApp"]
+
+
+def test_policy_is_usable_without_resources():
+    xml = policy.render(inbound=[policy.managed_identity_auth(resource="https://storage.azure.com/"),
+                                 policy.set_header(name="x-ms-version", values=["2023-11-03"])])
+    assert "<base/>" in xml and 'resource="https://storage.azure.com/"' in xml
+
+
+def test_gateway_args_is_a_typed_dict():
+    args: GatewayArgs = {"resource_group_name": "rg", "publisher_email": "a@b.co", "publisher_name": "n"}
+    assert Gateway.__init__.__annotations__["args"] in ("GatewayArgs", GatewayArgs)
+    assert set(GatewayArgs.__required_keys__) == {"resource_group_name", "publisher_email", "publisher_name"}
+    assert isinstance(args, dict)
