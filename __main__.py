@@ -7,7 +7,7 @@ environment half-made.
 import pulumi
 from pulumi_azure_native import resources
 
-from apim_lastmile import Gateway, GatewayArgs, SecuredFunctionBackend, config
+from apim_lastmile import Gateway, GatewayArgs, KeyVaultSecretBackend, SecuredFunctionBackend, config
 
 env = config.load()
 stateful = pulumi.ResourceOptions(protect=True) if env.protect else None
@@ -48,7 +48,16 @@ for entry in env.function_backends:
         "app_client_id": backend.app_client_id,
     }
 
+secret_backends = {}
+for entry in env.secret_backends:
+    args = {"gateway": gateway.ref, "resource_group_name": group.name, "protect": env.protect, **entry.args()}
+    if entry.secret_config_key:
+        args["secret_value"] = pulumi.Config().require_secret(entry.secret_config_key)
+    backend = KeyVaultSecretBackend(entry.name, args)
+    secret_backends[entry.name] = {"api_url": backend.api_url, "vault_uri": backend.vault_uri, "secret_id": backend.secret_id}
+
 pulumi.export("resource_group_name", group.name)
 pulumi.export("gateway_url", gateway.gateway_url)
 pulumi.export("gateway_principal_id", gateway.principal_id)
 pulumi.export("function_backends", functions)
+pulumi.export("secret_backends", secret_backends)

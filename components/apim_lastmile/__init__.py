@@ -7,12 +7,15 @@ from . import policy
 from .errors import ConfigError, LastMileError, PolicyError
 from .function_backend import SecuredFunctionBackend, SecuredFunctionBackendArgs
 from .gateway import Gateway, GatewayArgs, GatewayRef
+from .keyvault_backend import KeyVaultSecretBackend, KeyVaultSecretBackendArgs
 
 __all__ = [
     "ConfigError",
     "Gateway",
     "GatewayArgs",
     "GatewayRef",
+    "KeyVaultSecretBackend",
+    "KeyVaultSecretBackendArgs",
     "LastMileError",
     "PolicyError",
     "SecuredFunctionBackend",

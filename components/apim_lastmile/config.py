@@ -25,8 +25,9 @@ from .api import check_operations
 from .errors import ConfigError, LastMileError
 from .function_backend import RUNTIMES
 from .gateway import SKUS
+from .keyvault_backend import DELIVERIES
 
-PROJECT_KEYS = ("resourceGroup", "gateway", "functionBackends", "protect")
+PROJECT_KEYS = ("resourceGroup", "gateway", "functionBackends", "secretBackends", "protect")
 
 
 class _Model(BaseModel):
@@ -37,6 +38,12 @@ def _rule(rule: naming.NameRule):
     return lambda v: v if v is None else rule.check("value", v)
 
 
+def _api_path(v: str) -> str:
+    if v.startswith("/"):
+        raise LastMileError("apiPath", v, "an API path has no leading '/': write 'orders', not '/orders'")
+    return naming.API_PATH.check("apiPath", v)
+
+
 class ResourceGroupConfig(_Model):
     """``resourceGroup``: the environment's resource group (created by the program)."""
 
@@ -44,6 +51,7 @@ class ResourceGroupConfig(_Model):
     location: Optional[str] = None
 
     _name = field_validator("name")(lambda cls, v: naming.RESOURCE_GROUP.check("name", v))
+
 
 
 class GatewayConfig(_Model):
@@ -104,12 +112,7 @@ class FunctionBackendConfig(_Model):
         naming.check_prefix_fits(naming.FUNCTION_APP, "name", f"func-{v}-")
         return v
 
-    @field_validator("api_path")
-    @classmethod
-    def _path(cls, v: str) -> str:
-        if v.startswith("/"):
-            raise LastMileError("apiPath", v, "an API path has no leading '/': write 'orders', not '/orders'")
-        return naming.API_PATH.check("apiPath", v)
+    _path = field_validator("api_path")(lambda cls, v: _api_path(v))
 
     _client = field_validator("app_client_id")(lambda cls, v: v if v is None else naming.check_guid("appClientId", v))
     _app = field_validator("function_app_name")(lambda cls, v: _rule(naming.FUNCTION_APP)(v))
@@ -143,27 +146,111 @@ class FunctionBackendConfig(_Model):
         return out
 
 
+class SecretBackendConfig(_Model):
+    """One entry of ``secretBackends`` (see :class:`apim_lastmile.KeyVaultSecretBackendArgs`).
+
+    The password is generated (``rotation`` regenerates it) or read from the secret config key named by
+    ``secretConfigKey`` (set it with ``pulumi config set --secret``); it never sits in the stack file.
+    """
+
+    name: str
+    api_path: str
+    backend_url: str
+    username: str
+    delivery: str = "named-value"
+    cache_seconds: int = 300
+    key_vault_name: Optional[str] = None
+    key_vault_resource_group_name: Optional[str] = None
+    secret_name: Optional[str] = None
+    secret_config_key: Optional[str] = None
+    rotation: Optional[str] = None
+    soft_delete_retention_days: int = 90
+    operations: Optional[list[OperationConfig]] = None
+    subscription_required: bool = True
+
+    _name = field_validator("name")(lambda cls, v: naming.COMPONENT_NAME.check("name", v))
+    _path = field_validator("api_path")(lambda cls, v: _api_path(v))
+    _url = field_validator("backend_url")(lambda cls, v: naming.check_https_url("backendUrl", v))
+    _vault = field_validator("key_vault_name")(lambda cls, v: _rule(naming.KEY_VAULT)(v))
+    _secret = field_validator("secret_name")(lambda cls, v: _rule(naming.KEY_VAULT_SECRET)(v))
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, v: str) -> str:
+        if not v.strip():
+            raise LastMileError("username", v, "expected a non-empty user name")
+        return v
+
+    @field_validator("delivery")
+    @classmethod
+    def _delivery(cls, v: str) -> str:
+        if v not in DELIVERIES:
+            raise LastMileError("delivery", v, f"expected one of {', '.join(DELIVERIES)}")
+        return v
+
+    @field_validator("cache_seconds")
+    @classmethod
+    def _cache(cls, v: int) -> int:
+        if v <= 0:
+            raise LastMileError("cacheSeconds", v, "expected a whole number of seconds greater than 0")
+        return v
+
+    @field_validator("soft_delete_retention_days")
+    @classmethod
+    def _retention(cls, v: int) -> int:
+        if not 7 <= v <= 90:
+            raise LastMileError("softDeleteRetentionDays", v, "Key Vault keeps deleted secrets 7 to 90 days")
+        return v
+
+    @model_validator(mode="after")
+    def _ops(self) -> "SecretBackendConfig":
+        if self.operations is not None:
+            check_operations([op.model_dump() for op in self.operations], "operations")
+        return self
+
+    def args(self) -> dict[str, Any]:
+        """The KeyVaultSecretBackendArgs this entry sets (gateway, group and secret value aside)."""
+        out: dict[str, Any] = {
+            "api_path": self.api_path, "backend_url": self.backend_url, "username": self.username,
+            "delivery": self.delivery, "cache_seconds": self.cache_seconds,
+            "soft_delete_retention_days": self.soft_delete_retention_days, "subscription_required": self.subscription_required,
+        }
+        for key in ("key_vault_name", "key_vault_resource_group_name", "secret_name", "rotation"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.operations is not None:
+            out["operations"] = [op.model_dump() for op in self.operations]
+        return out
+
+
 class EnvironmentConfig(_Model):
     """The whole environment: resource group, gateway and backends."""
 
     resource_group: ResourceGroupConfig
     gateway: GatewayConfig
     function_backends: list[FunctionBackendConfig] = []
+    secret_backends: list[SecretBackendConfig] = []
     protect: bool = False
 
 
 def _check_unique(env: EnvironmentConfig, project: str) -> None:
     """Backend names and API paths must be unique: APIM rejects a second API on the same path."""
+    entries = [(f"functionBackends[{i}]", b) for i, b in enumerate(env.function_backends)]
+    entries += [(f"secretBackends[{i}]", b) for i, b in enumerate(env.secret_backends)]
     for field_name, get in (("name", lambda b: b.name), ("apiPath", lambda b: b.api_path.lower())):
-        seen: dict[str, int] = {}
-        for index, backend in enumerate(env.function_backends):
+        seen: dict[str, str] = {}
+        for where, backend in entries:
             value = get(backend)
             if value in seen:
                 raise ConfigError(
-                    f"{project}:functionBackends[{index}].{field_name}", value,
-                    f"already used by functionBackends[{seen[value]}]; each backend needs its own {field_name}",
+                    f"{project}:{where}.{field_name}", value,
+                    f"already used by {seen[value]}; each backend needs its own {field_name}",
                 )
-            seen[value] = index
+            seen[value] = where
+    for index, backend in enumerate(env.secret_backends):
+        key = backend.secret_config_key
+        if key is not None and key in PROJECT_KEYS:
+            raise ConfigError(f"{project}:secretBackends[{index}].secretConfigKey", key, "name a secret config key of its own, e.g. legacyPassword")
 
 
 def _key_path(project: str, loc: tuple) -> str:
@@ -187,6 +274,8 @@ def _expected(error: dict) -> str:
 
 def parse(values: dict[str, Any], project: str = "apim-lastmile") -> EnvironmentConfig:
     """Validate config values (keys without the namespace) or raise :class:`ConfigError`."""
+    referenced = {b.get("secretConfigKey") for b in values.get("secretBackends") or [] if isinstance(b, dict)}
+    values = {k: v for k, v in values.items() if k not in referenced}
     unknown = sorted(set(values) - set(PROJECT_KEYS))
     if unknown:
         raise ConfigError(f"{project}:{unknown[0]}", values[unknown[0]], f"unknown config key; known keys: {', '.join(PROJECT_KEYS)}")

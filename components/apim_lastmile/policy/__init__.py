@@ -21,7 +21,7 @@ from .fragments import (
     When,
 )
 from .render import SECTIONS, render
-from .values import Expression, NamedValueRef, Value, csharp_string, expr, named_value
+from .values import Expression, NamedValueRef, Template, Value, csharp_string, expr, named_value, template
 from ..errors import PolicyError
 
 # snake_case constructors, the names the public API documents.
@@ -44,5 +44,5 @@ __all__ = [
     "SendRequest", "SetBackendService", "SetHeader", "SetVariable", "Value", "When",
     "authentication_basic", "cache_lookup_value", "cache_store_value", "choose", "csharp_string", "expr",
     "managed_identity_auth", "named_value", "render", "return_response", "rewrite_uri", "send_request",
-    "set_backend_service", "set_header", "set_variable", "when",
+    "set_backend_service", "set_header", "set_variable", "template", "Template", "when",
 ]

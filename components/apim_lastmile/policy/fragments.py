@@ -14,7 +14,7 @@ from typing import ClassVar, Iterable, Optional, Sequence, Union
 from lxml import etree
 
 from ..errors import PolicyError
-from .values import Expression, NamedValueRef, Value, render_value, require_value
+from .values import Expression, NamedValueRef, Template, Value, render_value, require_value
 
 ALL_SECTIONS = frozenset({"inbound", "backend", "outbound", "on-error"})
 INBOUND = frozenset({"inbound"})
@@ -122,7 +122,7 @@ class SetHeader(Fragment):
             raise PolicyError("set-header.name", self.name, "expected an HTTP header name (RFC 9110 token characters)")
         if self.exists_action not in _EXISTS_ACTIONS:
             raise PolicyError("set-header.exists-action", self.exists_action, f"expected one of {', '.join(_EXISTS_ACTIONS)}")
-        if isinstance(self.values, (str, Expression, NamedValueRef)):
+        if isinstance(self.values, (str, Expression, NamedValueRef, Template)):
             object.__setattr__(self, "values", (self.values,))
         object.__setattr__(self, "values", tuple(self.values))
         if self.exists_action != "delete" and not self.values:

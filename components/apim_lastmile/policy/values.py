@@ -59,7 +59,39 @@ class NamedValueRef:
         return "{{" + self.name + "}}"
 
 
-Value = Union[str, Expression, NamedValueRef]
+@dataclass(frozen=True)
+class Template:
+    """Literal text with named-value references spliced in, e.g. ``{{vault-url}}/secrets/{{secret}}``.
+
+    APIM substitutes named values textually, so one value may combine several. Literal parts must be
+    plain: no ``{{``/``}}``, no leading ``@``, only characters XML can carry.
+    """
+
+    parts: tuple
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parts", tuple(self.parts))
+        if not self.parts:
+            raise PolicyError("template", self.parts, "a template needs at least one part")
+        for index, part in enumerate(self.parts):
+            if isinstance(part, NamedValueRef):
+                continue
+            if not isinstance(part, str) or "{" in part or "}" in part or not _xml_safe(part) or (index == 0 and part.startswith("@")):
+                raise PolicyError(
+                    f"template[{index}]", part,
+                    "template parts are plain text (no '{', '}', leading '@' or control characters) or policy.named_value(...)",
+                )
+
+    def render(self) -> str:
+        return "".join(p.render() if isinstance(p, NamedValueRef) else p for p in self.parts)
+
+
+Value = Union[str, Expression, NamedValueRef, Template]
+
+
+def template(*parts: Union[str, NamedValueRef]) -> Template:
+    """Literal text and named-value references, concatenated by APIM's substitution."""
+    return Template(parts)
 
 
 def expr(code: str) -> Expression:
@@ -107,7 +139,7 @@ def csharp_string(text: str) -> str:
 
 def render_value(value: Value, key: str) -> str:
     """The attribute or element text for ``value``; ``key`` names it in errors."""
-    if isinstance(value, (Expression, NamedValueRef)):
+    if isinstance(value, (Expression, NamedValueRef, Template)):
         return value.render()
     if not isinstance(value, str):
         raise PolicyError(key, value, "expected a string, policy.expr(...) or policy.named_value(...)")

@@ -1,0 +1,285 @@
+"""KeyVaultSecretBackend: a basic-auth backend whose password APIM's identity reads from Key Vault.
+
+The story: a vault (RBAC, purge protection, soft delete) or an adopted one -> one secret, generated or
+given, always a Pulumi secret -> ``Key Vault Secrets User`` for the gateway's identity on that one secret ->
+named values -> the policy (``authentication-basic`` with the secret, ``set-backend-service``).
+"""
+
+import re
+from typing import Optional, Sequence, TypedDict
+
+import pulumi
+import pulumi_random as random
+from pulumi_azure_native import apimanagement, authorization, keyvault
+
+from . import naming, policy
+from .api import Operation, check_api_path, check_operations, publish_api
+from .errors import LastMileError
+from .gateway import GatewayRef, check_gateway_ref
+from .roles import BUILT_IN_ROLES, role_definition_id
+
+try:
+    from typing import Required
+except ImportError:  # pragma: no cover
+    from typing_extensions import Required
+
+DELIVERIES = ("named-value", "send-request")
+KEY_VAULT_AUDIENCE = "https://vault.azure.net"
+KEY_VAULT_API_VERSION = "7.4"
+_SECRET_VAR = "lastmileSecret"
+_RESPONSE_VAR = "lastmileVaultResponse"
+
+
+class KeyVaultSecretBackendArgs(TypedDict, total=False):
+    """Arguments of :class:`KeyVaultSecretBackend`.
+
+    - ``gateway``, ``resource_group_name``, ``api_path`` (required): as for the other backends.
+    - ``backend_url`` (required): the legacy backend's https:// base URL.
+    - ``username`` (required): the basic-auth user name (kept in a plain named value).
+    - ``key_vault_name`` (+ ``key_vault_resource_group_name``, default ``resource_group_name``): adopt this vault;
+      default: a new vault ``kv-<name>-<6 random>`` with RBAC, purge protection and soft delete.
+    - ``secret_name``: default ``<name>-password`` (1-127 letters, digits, hyphens).
+    - ``secret_value``: a Pulumi secret (``pulumi.Output.secret(...)``, ``config.require_secret(...)``); default: a
+      32-character ``random.RandomPassword``.
+    - ``rotation``: any string (e.g. a date); changing it regenerates a generated password.
+    - ``delivery``: ``named-value`` (default: APIM resolves the secret itself, no Key Vault call per request) or
+      ``send-request`` (the policy reads Key Vault on a cache miss, caching ``cache_seconds``, default 300).
+    - ``soft_delete_retention_days``: 7-90, default 90 (new vaults only).
+    - ``location``, ``operations``, ``subscription_required``, ``protect``: as for the other backends.
+    """
+
+    gateway: Required[GatewayRef]
+    resource_group_name: Required[pulumi.Input[str]]
+    api_path: Required[str]
+    backend_url: Required[str]
+    username: Required[str]
+    key_vault_name: str
+    key_vault_resource_group_name: str
+    secret_name: str
+    secret_value: pulumi.Output
+    rotation: str
+    delivery: str
+    cache_seconds: int
+    soft_delete_retention_days: int
+    location: pulumi.Input[str]
+    operations: Sequence[Operation]
+    subscription_required: bool
+    protect: bool
+
+
+def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
+    naming.COMPONENT_NAME.check("KeyVaultSecretBackend name", name)
+    if not isinstance(args, dict):
+        raise LastMileError("args", args, "expected KeyVaultSecretBackendArgs (a dict)")
+    gateway = check_gateway_ref(args.get("gateway"))
+    if args.get("resource_group_name") in (None, ""):
+        raise LastMileError("resource_group_name", args.get("resource_group_name"), "resource_group_name is required")
+    naming.check_https_url("backend_url", args.get("backend_url"))
+    username = args.get("username")
+    if not isinstance(username, str) or not username.strip() or len(username) > 4096:
+        raise LastMileError("username", username, "expected a non-empty user name")
+    vault_name = naming.optional(naming.KEY_VAULT, "key_vault_name", args.get("key_vault_name"))
+    vault_rg = args.get("key_vault_resource_group_name")
+    if vault_rg is not None:
+        if vault_name is None:
+            raise LastMileError("key_vault_resource_group_name", vault_rg, "only meaningful with key_vault_name (an adopted vault)")
+        naming.RESOURCE_GROUP.check("key_vault_resource_group_name", vault_rg)
+    secret_name = naming.KEY_VAULT_SECRET.check("secret_name", args.get("secret_name", f"{name}-password"))
+    secret_value = args.get("secret_value")
+    if secret_value is not None and not isinstance(secret_value, pulumi.Output):
+        raise LastMileError(
+            "secret_value", "<plain value hidden>" if isinstance(secret_value, str) else type(secret_value).__name__,
+            "pass a Pulumi secret (pulumi.Output.secret(...) or pulumi.Config().require_secret(...)), never a plain string",
+        )
+    rotation = args.get("rotation", "initial")
+    if not isinstance(rotation, str) or not rotation:
+        raise LastMileError("rotation", rotation, "expected a non-empty string, e.g. a date such as 2026-11-23")
+    delivery = args.get("delivery", "named-value")
+    if delivery not in DELIVERIES:
+        raise LastMileError("delivery", delivery, f"expected one of {', '.join(DELIVERIES)}")
+    cache_seconds = args.get("cache_seconds", 300)
+    if isinstance(cache_seconds, bool) or not isinstance(cache_seconds, int) or cache_seconds <= 0:
+        raise LastMileError("cache_seconds", cache_seconds, "expected a whole number of seconds greater than 0")
+    retention = args.get("soft_delete_retention_days", 90)
+    if isinstance(retention, bool) or not isinstance(retention, int) or not 7 <= retention <= 90:
+        raise LastMileError("soft_delete_retention_days", retention, "Key Vault keeps deleted secrets 7 to 90 days")
+    operations = check_operations(args.get("operations"))
+    api_path = check_api_path(args.get("api_path"), gateway, name)
+    return {
+        "gateway": gateway, "vault_name": vault_name, "vault_rg": vault_rg, "secret_name": secret_name,
+        "secret_value": secret_value, "rotation": rotation, "delivery": delivery, "cache_seconds": cache_seconds,
+        "retention": retention, "operations": operations, "api_path": api_path, "username": username,
+        "subscription_required": bool(args.get("subscription_required", True)), "protect": bool(args.get("protect", False)),
+    }
+
+
+def vault_name_prefix(name: str) -> str:
+    """``kv-<name>-`` trimmed so that six random characters still fit Key Vault's 24, without ``--``."""
+    stem = re.sub(r"-+", "-", name.lower())[: 24 - len("kv--") - naming.SUFFIX_LENGTH].strip("-")
+    return f"kv-{stem}-"
+
+
+def named_value_names(name: str) -> dict[str, str]:
+    """The per-environment named values the policy refers to (same policy text in every environment)."""
+    return {key: f"{name}-{key}" for key in ("username", "password", "vault-url", "secret-name")}
+
+
+def basic_auth_policy(name: str, backend_url: str, delivery: str, cache_seconds: int, client_id: Optional[str]) -> str:
+    """The backend's policy; only named-value references and expressions stand in for the secret."""
+    nv = named_value_names(name)
+    username = policy.named_value(nv["username"])
+    route = policy.set_backend_service(base_url=backend_url)
+    if delivery == "named-value":
+        return policy.render(inbound=[policy.authentication_basic(username=username, password=policy.named_value(nv["password"])), route])
+    response = f'((IResponse)context.Variables["{_RESPONSE_VAR}"])'
+    cache_key = f"apim-lastmile:{name}:secret"
+    fetch = policy.when(
+        policy.expr(f'!context.Variables.ContainsKey("{_SECRET_VAR}")'),
+        [
+            policy.send_request(
+                response_variable_name=_RESPONSE_VAR,
+                url=policy.template(policy.named_value(nv["vault-url"]), "/secrets/", policy.named_value(nv["secret-name"]),
+                                    f"?api-version={KEY_VAULT_API_VERSION}"),
+                method="GET",
+                auth=policy.managed_identity_auth(resource=KEY_VAULT_AUDIENCE, client_id=client_id),
+                timeout=20,
+                ignore_error=False,
+            ),
+            policy.choose(
+                whens=[
+                    policy.when(
+                        policy.expr(f"{response}.StatusCode != 200"),
+                        [policy.return_response(
+                            status_code=502, reason="Bad Gateway",
+                            headers=[policy.set_header(name="Content-Type", values=["application/json"])],
+                            body='{"error": "the gateway could not read the backend credential from Key Vault"}',
+                        )],
+                    )
+                ]
+            ),
+            policy.set_variable(name=_SECRET_VAR, value=policy.expr(f'{response}.Body.As<JObject>()["value"].ToString()')),
+            policy.cache_store_value(key=cache_key, value=policy.expr(f'(string)context.Variables["{_SECRET_VAR}"]'), duration=cache_seconds),
+        ],
+    )
+    return policy.render(
+        inbound=[
+            policy.cache_lookup_value(key=cache_key, variable_name=_SECRET_VAR),
+            policy.choose(whens=[fetch]),
+            policy.authentication_basic(username=username, password=policy.expr(f'(string)context.Variables["{_SECRET_VAR}"]')),
+            route,
+        ]
+    )
+
+
+class KeyVaultSecretBackend(pulumi.ComponentResource):
+    """A basic-auth backend whose password lives in Key Vault and is read only by the gateway's identity."""
+
+    api_url: pulumi.Output[str]
+    policy_xml: pulumi.Output[str]
+    vault_uri: pulumi.Output[str]
+    secret_id: pulumi.Output[str]
+    named_value_id: Optional[pulumi.Output[str]]
+
+    def __init__(self, name: str, args: KeyVaultSecretBackendArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        v = _validate(name, args)
+        super().__init__("apim-lastmile:index:KeyVaultSecretBackend", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        stateful = pulumi.ResourceOptions(parent=self, protect=True if v["protect"] else None)
+        gateway: GatewayRef = v["gateway"]
+        rg = args["resource_group_name"]
+        client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        apim = {"service_name": gateway["service_name"], "resource_group_name": gateway["resource_group_name"]}
+        identity_client_id = gateway.get("identity_client_id")
+
+        # 1. The vault: adopted, or new with RBAC, purge protection and soft delete.
+        if v["vault_name"]:
+            vault_rg = v["vault_rg"] or rg
+            existing = keyvault.get_vault_output(vault_name=v["vault_name"], resource_group_name=vault_rg, opts=pulumi.InvokeOutputOptions(parent=self))
+            vault_name, vault_uri = pulumi.Output.from_input(v["vault_name"]), existing.properties.vault_uri
+        else:
+            vault_rg = rg
+            vault = keyvault.Vault(
+                f"{name}-vault",
+                vault_name=pulumi.Output.concat(vault_name_prefix(name), naming.unique_suffix(name, self)),
+                resource_group_name=rg,
+                location=args.get("location"),
+                properties={
+                    "tenant_id": client.tenant_id,
+                    "sku": {"family": keyvault.SkuFamily.A, "name": keyvault.SkuName.STANDARD},
+                    "enable_rbac_authorization": True,
+                    "enable_purge_protection": True,
+                    "enable_soft_delete": True,
+                    "soft_delete_retention_in_days": v["retention"],
+                },
+                opts=stateful,
+            )
+            vault_name, vault_uri = vault.name, vault.properties.vault_uri
+
+        # 2. The secret: given or generated, a Pulumi secret either way.
+        if v["secret_value"] is not None:
+            value = pulumi.Output.secret(v["secret_value"])
+        else:
+            value = random.RandomPassword(
+                f"{name}-password", length=32, special=True, override_special="!#%*-_=+.:", min_lower=2, min_upper=2,
+                min_numeric=2, min_special=2, keepers={"rotation": v["rotation"]}, opts=child,
+            ).result
+        secret = keyvault.Secret(
+            f"{name}-secret",
+            vault_name=vault_name,
+            resource_group_name=vault_rg,
+            secret_name=v["secret_name"],
+            properties={"value": value},
+            opts=child,
+        )
+
+        # 3. Least privilege: read this one secret, nothing else.
+        grant = authorization.RoleAssignment(
+            f"{name}-secret-reader",
+            principal_id=gateway["principal_id"],
+            principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+            role_definition_id=role_definition_id(client.subscription_id, BUILT_IN_ROLES["Key Vault Secrets User"]),
+            scope=secret.id,
+            description=f"{name}: APIM reads the one secret its basic-auth backend needs",
+            opts=child,
+        )
+
+        # 4. Named values: the per-environment bits, so the policy text is the same everywhere.
+        nv = named_value_names(name)
+        # The versionless URI: APIM then follows new versions by itself. A URI is no secret.
+        secret_uri = pulumi.Output.unsecret(secret.properties.apply(lambda p: p.secret_uri))
+        named = [apimanagement.NamedValue(f"{name}-nv-username", named_value_id=nv["username"], display_name=nv["username"],
+                                          value=v["username"], secret=False, opts=child, **apim)]
+        self.named_value_id = None
+        if v["delivery"] == "named-value":
+            key_vault = {"secret_identifier": secret_uri}
+            if identity_client_id is not None:
+                key_vault["identity_client_id"] = identity_client_id
+            password = apimanagement.NamedValue(
+                f"{name}-nv-password", named_value_id=nv["password"], display_name=nv["password"], secret=True,
+                key_vault=key_vault, opts=pulumi.ResourceOptions(parent=self, depends_on=[grant]), **apim,
+            )
+            named.append(password)
+            self.named_value_id = password.id
+        else:
+            named += [
+                apimanagement.NamedValue(f"{name}-nv-vault-url", named_value_id=nv["vault-url"], display_name=nv["vault-url"],
+                                         value=pulumi.Output.from_input(vault_uri).apply(lambda u: u.rstrip("/")), secret=False, opts=child, **apim),
+                apimanagement.NamedValue(f"{name}-nv-secret-name", named_value_id=nv["secret-name"], display_name=nv["secret-name"],
+                                         value=v["secret_name"], secret=False, opts=child, **apim),
+            ]
+
+        # 5. The policy and the API.
+        self.policy_xml = pulumi.Output.from_input(identity_client_id).apply(
+            lambda cid: basic_auth_policy(name, args["backend_url"], v["delivery"], v["cache_seconds"], cid)
+        )
+        self.api_url = publish_api(
+            name, self, gateway, v["api_path"], v["operations"], self.policy_xml,
+            display_name=f"{name} (basic auth via Key Vault)", subscription_required=v["subscription_required"],
+            depends_on=[*named, grant],
+        )
+        self.vault_uri = pulumi.Output.from_input(vault_uri)
+        self.secret_id = secret_uri
+        outputs = {"api_url": self.api_url, "policy_xml": self.policy_xml, "vault_uri": self.vault_uri, "secret_id": self.secret_id}
+        if self.named_value_id is not None:
+            outputs["named_value_id"] = self.named_value_id
+        self.register_outputs(outputs)
