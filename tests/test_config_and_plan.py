@@ -107,15 +107,57 @@ def test_plan_prod_uses_a_v2_sku_and_protects_stateful_resources(assert_valid_po
     assert apim.plain_inputs["sku"]["name"] in ("BasicV2", "StandardV2") and apim.protect
     stateful = ("azure-native:resources:ResourceGroup", "azure-native:apimanagement:ApiManagementService",
                 "azure-native:managedidentity:UserAssignedIdentity", "azure-native:storage:StorageAccount",
-                "azuread:index/applicationRegistration:ApplicationRegistration")
+                "azuread:index/applicationRegistration:ApplicationRegistration", "azure-native:keyvault:Vault",
+                "azure-native:keyvault:Secret")
     for r in plan.registrations:
         if r.type in stateful:
             assert r.protect, (r.type, r.name)
         if r.type in ("azure-native:apimanagement:ApiPolicy", "azure-native:web:WebAppAuthSettingsV2"):
             assert not r.protect, (r.type, r.name)
-    for xml in plan.policies().values():
+    for name, xml in plan.policies().items():
         assert_valid_policy(xml)
-        assert 'client-id="' in xml
+        if not name.startswith("erp"):
+            assert 'client-id="' in xml
+    erp_secret = plan.one("azure-native:keyvault:Secret", "erp-secret")
+    assert erp_secret.protect and erp_secret.inputs["properties"]["value"]["value"] == "offline-placeholder-for-a-secure-value"
+    assert "offline-placeholder" not in json.dumps(plan.to_json())
+    password_nv = plan.one("azure-native:apimanagement:NamedValue", "erp-nv-password").plain_inputs
+    assert password_nv["keyVault"]["identityClientId"] == plan.one("azure-native:managedidentity:UserAssignedIdentity").outputs["clientId"]
+
+
+def test_plan_dev_shows_the_key_vault_backend():
+    plan = plan_stack("dev", REPO)
+    names = {r.name for r in plan.registrations if r.parent.endswith("KeyVaultSecretBackend::legacy")}
+    assert {"legacy-vault", "legacy-secret", "legacy-secret-reader", "legacy-nv-username", "legacy-nv-vault-url",
+            "legacy-nv-secret-name", "legacy-policy", "legacy-password"} <= names
+    assert "send-request" in plan.policies()["legacy-policy"]
+    assert plan.outputs["secret_backends"]["legacy"]["secret_id"].endswith("/secrets/legacy-password")
+
+
+@pytest.mark.parametrize(
+    "change, key, shown",
+    [
+        ({"delivery": "env"}, "apim-lastmile:secretBackends[0].delivery", "env"),
+        ({"cacheSeconds": 0}, "apim-lastmile:secretBackends[0].cacheSeconds", "0"),
+        ({"backendUrl": "http://x.contoso.com"}, "apim-lastmile:secretBackends[0].backendUrl", "http://"),
+        ({"username": " "}, "apim-lastmile:secretBackends[0].username", "' '"),
+        ({"keyVaultName": "kv_bad"}, "apim-lastmile:secretBackends[0].keyVaultName", "kv_bad"),
+        ({"secretName": "a.b"}, "apim-lastmile:secretBackends[0].secretName", "a.b"),
+        ({"apiPath": "orders"}, "apim-lastmile:secretBackends[0].apiPath", "already used by functionBackends[0]"),
+        ({"secretValue": "hunter2"}, "apim-lastmile:secretBackends[0].secretValue", "unknown key"),
+    ],
+)
+def test_bad_secret_backend_config(change, key, shown):
+    entry = {"name": "legacy", "apiPath": "legacy", "backendUrl": "https://legacy.contoso.com", "username": "svc", **change}
+    with pytest.raises(ConfigError) as err:
+        config.parse({**VALID, "secretBackends": [entry]})
+    assert str(err.value).startswith(key) and shown in str(err.value), str(err.value)
+
+
+def test_secret_config_key_is_allowed_as_an_extra_key():
+    entry = {"name": "erp", "apiPath": "erp", "backendUrl": "https://erp.contoso.com", "username": "svc", "secretConfigKey": "erpPassword"}
+    env = config.parse({**VALID, "secretBackends": [entry], "erpPassword": "ciphertext"})
+    assert env.secret_backends[0].secret_config_key == "erpPassword"
 
 
 def test_cli_text_and_json(capsys):
@@ -128,7 +170,7 @@ def test_cli_text_and_json(capsys):
     assert main(["plan", "dev", "--json", "--project-dir", str(REPO)]) == 0
     assert capsys.readouterr().out == first, "plan --json must be stable from run to run"
     data = json.loads(first)
-    assert data["stack"] == "dev" and set(data["policies"]) == {"orders-policy", "invoices-policy"}
+    assert data["stack"] == "dev" and set(data["policies"]) == {"orders-policy", "invoices-policy", "legacy-policy"}
     assert [r["urn"] for r in data["resources"]] == sorted(r["urn"] for r in data["resources"])
 
 

@@ -214,3 +214,17 @@ def test_schema_is_too_strict_for_expressions_in_typed_attributes(policy_schema)
         policy_schema.validate('<policies><inbound><base/><authentication-managed-identity resource="x" ignore-error="@(true)"/></inbound></policies>')
     el = policy.managed_identity_auth(resource="x", ignore_error=False).to_element()
     assert el.get("ignore-error") in ("true", "false")
+
+
+def test_template_splices_named_values_and_refuses_syntax_in_literal_parts(assert_valid_policy):
+    url = policy.template(policy.named_value("vault-url"), "/secrets/", policy.named_value("secret-name"), "?api-version=7.4")
+    xml = policy.render(inbound=[policy.send_request(response_variable_name="r", url=url)])
+    assert_valid_policy(xml)
+    assert etree.fromstring(xml.encode()).find("inbound/send-request/set-url").text == "{{vault-url}}/secrets/{{secret-name}}?api-version=7.4"
+    for bad in ("{{injected}}", "a}b", "@(x)"):
+        with pytest.raises(PolicyError):
+            policy.template(bad, policy.named_value("x"))
+    with pytest.raises(PolicyError):
+        policy.template()
+    with pytest.raises(PolicyError):
+        policy.authentication_basic(username="u", password=policy.template("lit", policy.named_value("x")))

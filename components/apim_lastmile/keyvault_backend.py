@@ -216,20 +216,21 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
             vault_name, vault_uri = vault.name, vault.properties.vault_uri
 
         # 2. The secret: given or generated, a Pulumi secret either way.
+        # Output.secret on both paths: secret-ness must not depend on the provider declaring it.
         if v["secret_value"] is not None:
             value = pulumi.Output.secret(v["secret_value"])
         else:
-            value = random.RandomPassword(
+            value = pulumi.Output.secret(random.RandomPassword(
                 f"{name}-password", length=32, special=True, override_special="!#%*-_=+.:", min_lower=2, min_upper=2,
-                min_numeric=2, min_special=2, keepers={"rotation": v["rotation"]}, opts=child,
-            ).result
+                min_numeric=2, min_special=2, keepers={"rotation": v["rotation"]}, opts=stateful,
+            ).result)
         secret = keyvault.Secret(
             f"{name}-secret",
             vault_name=vault_name,
             resource_group_name=vault_rg,
             secret_name=v["secret_name"],
             properties={"value": value},
-            opts=child,
+            opts=stateful,
         )
 
         # 3. Least privilege: read this one secret, nothing else.

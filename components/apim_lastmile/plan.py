@@ -158,6 +158,15 @@ class LastMileMocks(pulumi_mocks.Mocks):
                 "defaultHostName": f"{name}.azurewebsites.net",
                 "identity": {"type": "SystemAssigned", "principalId": fake_guid("site", name)},
             }
+        if args.token == "azure-native:keyvault:getVault":
+            name = args.args.get("vaultName", "vault")
+            rg = args.args.get("resourceGroupName", "rg")
+            return {
+                "id": f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{name}",
+                "name": name,
+                "properties": {"vaultUri": f"https://{name}.vault.azure.net/", "tenantId": TENANT_ID, "enableRbacAuthorization": True,
+                               "enablePurgeProtection": True, "sku": {"family": "A", "name": "standard"}},
+            }
         return {}
 
 

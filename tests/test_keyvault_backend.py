@@ -1,0 +1,216 @@
+"""KeyVaultSecretBackend: least privilege, secrets kept secret, both delivery modes."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+from lxml import etree
+from pulumi.runtime import rpc
+
+from apim_lastmile import Gateway, KeyVaultSecretBackend, LastMileError
+from apim_lastmile.keyvault_backend import vault_name_prefix
+from apim_lastmile.naming import KEY_VAULT, SUFFIX_LENGTH
+
+from helpers import registered, run
+
+REF = {"service_name": "apim-contoso", "resource_group_name": "rg", "principal_id": "11111111-1111-4111-8111-111111111111"}
+SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+
+
+def program(uai=False, **overrides):
+    def body():
+        gw = Gateway("edge", {"resource_group_name": "rg", "publisher_email": "ops@contoso.com", "publisher_name": "Contoso",
+                              "user_assigned_identity": uai})
+        KeyVaultSecretBackend("legacy", {"gateway": gw.ref, "resource_group_name": "rg", "api_path": "legacy",
+                                         "backend_url": "https://legacy.contoso.com", "username": "svc-apim", **overrides})
+    return body
+
+
+def principal(plan, uai):
+    if uai:
+        return plan.one("azure-native:managedidentity:UserAssignedIdentity").outputs["principalId"]
+    return plan.one("azure-native:apimanagement:ApiManagementService").outputs["identity"]["principalId"]
+
+
+def contains_secret(value) -> bool:
+    if rpc.is_rpc_secret(value):
+        return True
+    if isinstance(value, dict):
+        return any(contains_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_secret(v) for v in value)
+    return False
+
+
+@pytest.fixture(scope="module", params=["named-value", "send-request"])
+def mode_plan(request):
+    return request.param, run(program(delivery=request.param))
+
+
+def test_vault_is_rbac_purge_protected_soft_deleting(mode_plan):
+    _, plan = mode_plan
+    vault = plan.one("azure-native:keyvault:Vault")
+    props = vault.plain_inputs["properties"]
+    assert props["enableRbacAuthorization"] is True and props["enablePurgeProtection"] is True
+    assert props["enableSoftDelete"] is True and props["softDeleteRetentionInDays"] == 90
+    assert "accessPolicies" not in props
+    KEY_VAULT.check("vault name", vault.plain_inputs["vaultName"])
+
+
+def test_one_secret_reader_role_on_the_one_secret(mode_plan):
+    _, plan = mode_plan
+    [grant] = plan.of_type("azure-native:authorization:RoleAssignment")
+    inputs = grant.plain_inputs
+    secret = plan.one("azure-native:keyvault:Secret")
+    assert inputs["roleDefinitionId"].endswith(SECRETS_USER)
+    assert inputs["principalId"] == principal(plan, False)
+    assert inputs["principalType"] == "ServicePrincipal"
+    assert inputs["scope"] == secret.outputs["id"] and inputs["scope"].endswith("/secrets/legacy-password")
+
+
+def test_generated_secret_is_a_pulumi_secret_everywhere(mode_plan):
+    _, plan = mode_plan
+    secret = plan.one("azure-native:keyvault:Secret")
+    assert rpc.is_rpc_secret(secret.inputs["properties"]["value"]) or rpc.is_rpc_secret(secret.inputs["properties"])
+    password = plan.one("random:index/randomPassword:RandomPassword")
+    assert password.plain_inputs["keepers"] == {"rotation": "initial"} and password.plain_inputs["length"] == 32
+    value = password.outputs["result"]
+    for r in plan.registrations:
+        if r.type != "azure-native:keyvault:Secret" and r.custom:
+            assert value not in str(r.plain_inputs), r.name
+    assert value not in str(plan.outputs) and value not in str(plan.to_json())
+
+
+def test_policy_has_no_literal_password_and_validates(mode_plan, assert_valid_policy):
+    mode, plan = mode_plan
+    xml = plan.one("azure-native:apimanagement:ApiPolicy").plain_inputs["value"]
+    assert_valid_policy(xml)
+    doc = etree.fromstring(xml.encode())
+    basic = doc.find("inbound/authentication-basic")
+    assert basic.get("username") == "{{legacy-username}}"
+    assert basic.get("password") in ("{{legacy-password}}", '@((string)context.Variables["lastmileSecret"])')
+    assert plan.one("random:index/randomPassword:RandomPassword").outputs["result"] not in xml
+    assert doc.find("inbound/set-backend-service").get("base-url") == "https://legacy.contoso.com"
+
+
+def test_named_value_mode(mode_plan):
+    mode, plan = mode_plan
+    if mode != "named-value":
+        pytest.skip("named-value mode only")
+    xml = plan.one("azure-native:apimanagement:ApiPolicy").plain_inputs["value"]
+    assert "send-request" not in xml
+    nv = {r.plain_inputs["namedValueId"]: r for r in plan.of_type("azure-native:apimanagement:NamedValue")}
+    assert set(nv) == {"legacy-username", "legacy-password"}
+    password = nv["legacy-password"]
+    kv = password.plain_inputs["keyVault"]
+    secret = plan.one("azure-native:keyvault:Secret")
+    assert kv == {"secretIdentifier": secret.outputs["properties"]["secretUri"]}
+    assert kv["secretIdentifier"].endswith("/secrets/legacy-password")  # versionless
+    assert password.plain_inputs["secret"] is True and "value" not in password.plain_inputs
+    grant = plan.one("azure-native:authorization:RoleAssignment")
+    assert grant.urn in password.depends_on
+    assert nv["legacy-username"].plain_inputs == {**nv["legacy-username"].plain_inputs, "value": "svc-apim", "secret": False}
+
+
+def test_send_request_mode_calls_key_vault_only_on_a_cache_miss(mode_plan):
+    mode, plan = mode_plan
+    if mode != "send-request":
+        pytest.skip("send-request mode only")
+    doc = etree.fromstring(plan.one("azure-native:apimanagement:ApiPolicy").plain_inputs["value"].encode())
+    inbound = doc.find("inbound")
+    tags = [c.tag for c in inbound]
+    assert tags.index("cache-lookup-value") < tags.index("choose") < tags.index("authentication-basic")
+    lookup_var = inbound.find("cache-lookup-value").get("variable-name")
+    requests = list(doc.iter("send-request"))
+    assert len(requests) == 1
+    branch = requests[0].getparent()
+    assert branch.tag == "when" and branch.getparent().getparent() is inbound
+    assert branch.get("condition") == f'@(!context.Variables.ContainsKey("{lookup_var}"))'
+    assert requests[0].find("set-url").text == "{{legacy-vault-url}}/secrets/{{legacy-secret-name}}?api-version=7.4"
+    assert requests[0].find("authentication-managed-identity").get("resource") == "https://vault.azure.net"
+    assert requests[0].get("ignore-error") == "false"
+    # A Key Vault error answers 502 before the password is used; the backend is never called.
+    error_when = branch.find("choose/when")
+    assert "StatusCode != 200" in error_when.get("condition")
+    assert error_when.find("return-response/set-status").get("code") == "502"
+    store = branch.find("cache-store-value")
+    assert store.get("duration") == "300" and store.get("key") == inbound.find("cache-lookup-value").get("key")
+    nv = {r.plain_inputs["namedValueId"]: r.plain_inputs for r in plan.of_type("azure-native:apimanagement:NamedValue")}
+    assert nv["legacy-vault-url"]["value"] == plan.one("azure-native:keyvault:Vault").outputs["properties"]["vaultUri"].rstrip("/")
+    assert nv["legacy-secret-name"]["value"] == "legacy-password"
+
+
+def test_user_assigned_identity_reaches_the_named_value_and_the_role():
+    plan = run(program(uai=True))
+    uai = plan.one("azure-native:managedidentity:UserAssignedIdentity").outputs
+    password = [r for r in plan.of_type("azure-native:apimanagement:NamedValue") if r.plain_inputs["namedValueId"] == "legacy-password"][0]
+    assert password.plain_inputs["keyVault"]["identityClientId"] == uai["clientId"]
+    assert plan.one("azure-native:authorization:RoleAssignment").plain_inputs["principalId"] == uai["principalId"]
+    plan2 = run(program(uai=True, delivery="send-request"))
+    doc = etree.fromstring(plan2.one("azure-native:apimanagement:ApiPolicy").plain_inputs["value"].encode())
+    assert next(doc.iter("send-request")).find("authentication-managed-identity").get("client-id") == plan2.one(
+        "azure-native:managedidentity:UserAssignedIdentity").outputs["clientId"]
+
+
+def test_given_secret_value_and_adopted_vault():
+    plan = run(program(secret_value=pulumi.Output.secret("s3cr3t-from-config"), key_vault_name="kv-shared-prod",
+                       key_vault_resource_group_name="rg-security", secret_name="erp-password", soft_delete_retention_days=7))
+    assert plan.of_type("azure-native:keyvault:Vault") == [] and plan.of_type("random:index/randomPassword:RandomPassword") == []
+    secret = plan.one("azure-native:keyvault:Secret")
+    assert secret.plain_inputs["vaultName"] == "kv-shared-prod" and secret.plain_inputs["resourceGroupName"] == "rg-security"
+    assert contains_secret(secret.inputs) and secret.plain_inputs["properties"]["value"] == "s3cr3t-from-config"
+    for r in plan.registrations:
+        if r.type != "azure-native:keyvault:Secret":
+            assert "s3cr3t-from-config" not in str(r.plain_inputs)
+    assert plan.one("azure-native:authorization:RoleAssignment").plain_inputs["scope"].endswith("/vaults/kv-shared-prod/secrets/erp-password")
+
+
+def test_rotation_is_a_keeper():
+    plan = run(program(rotation="2026-12-01"))
+    assert plan.one("random:index/randomPassword:RandomPassword").plain_inputs["keepers"] == {"rotation": "2026-12-01"}
+
+
+def test_vault_name_prefix_always_fits():
+    for name in ("a", "legacy", "x" * 40, "a--b--c-d-e-f-g-h-i-j-k"):
+        prefix = vault_name_prefix(name)
+        KEY_VAULT.check("vault", prefix + "a" * SUFFIX_LENGTH)
+
+
+def kv(**overrides):
+    args = {"gateway": REF, "resource_group_name": "rg", "api_path": "legacy", "backend_url": "https://legacy.contoso.com",
+            "username": "svc", **overrides}
+    return lambda: KeyVaultSecretBackend("legacy", args)
+
+
+@pytest.mark.parametrize(
+    "overrides, key, shown",
+    [
+        ({"key_vault_name": "kv"}, "key_vault_name", "'kv'"),
+        ({"key_vault_name": "1vault"}, "key_vault_name", "1vault"),
+        ({"key_vault_name": "kv--double"}, "key_vault_name", "kv--double"),
+        ({"key_vault_name": "k" * 25}, "key_vault_name", "k" * 25),
+        ({"secret_name": "bad_name"}, "secret_name", "bad_name"),
+        ({"secret_name": "s" * 128}, "secret_name", "s" * 128),
+        ({"backend_url": "http://legacy.contoso.com"}, "backend_url", "http://legacy.contoso.com"),
+        ({"username": ""}, "username", "''"),
+        ({"username": "   "}, "username", "'   '"),
+        ({"cache_seconds": 0}, "cache_seconds", "0"),
+        ({"cache_seconds": -30}, "cache_seconds", "-30"),
+        ({"delivery": "env-var"}, "delivery", "env-var"),
+        ({"soft_delete_retention_days": 3}, "soft_delete_retention_days", "3"),
+        ({"key_vault_resource_group_name": "rg-sec"}, "key_vault_resource_group_name", "rg-sec"),
+    ],
+)
+def test_bad_input_is_refused_before_any_resource(overrides, key, shown):
+    with pytest.raises(LastMileError) as err:
+        run(kv(**overrides))
+    assert key in str(err.value) and shown in str(err.value), str(err.value)
+    assert registered() == []
+
+
+def test_plain_secret_value_is_refused_and_not_echoed():
+    with pytest.raises(LastMileError) as err:
+        run(kv(secret_value="hunter2"))
+    assert "secret_value" in str(err.value) and "hunter2" not in str(err.value)
+    assert "require_secret" in str(err.value)
+    assert registered() == []
