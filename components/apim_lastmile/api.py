@@ -10,7 +10,7 @@ from pulumi_azure_native import apimanagement
 
 from . import naming
 from .errors import LastMileError
-from .gateway import GatewayRef, gateway_url
+from .gateway import GatewayRef, check_gateway_ref, gateway_url
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _URL_TEMPLATE = re.compile(r"^/[A-Za-z0-9._~{}*/-]*$")
@@ -48,6 +48,20 @@ def check_operations(operations: Optional[Sequence[Operation]], key: str = "oper
             raise LastMileError(where, op, "this method and url_template are listed twice")
         seen.add((method, template))
     return list(operations)
+
+
+def check_backend_basics(kind: str, name: str, args: object) -> GatewayRef:
+    """The checks every backend starts with: its name, its args, its gateway and its resource group."""
+    naming.COMPONENT_NAME.check(f"{kind} name", name)
+    if not isinstance(args, dict):
+        raise LastMileError("args", args, f"expected {kind}Args (a dict)")
+    gateway = check_gateway_ref(args.get("gateway"))
+    group = args.get("resource_group_name")
+    if group in (None, ""):
+        raise LastMileError("resource_group_name", group, "resource_group_name is required")
+    if isinstance(group, str):
+        naming.RESOURCE_GROUP.check("resource_group_name", group)
+    return gateway
 
 
 def check_api_path(path: object, gateway: GatewayRef, owner: str, key: str = "api_path") -> str:

@@ -13,9 +13,9 @@ import pulumi_azuread as azuread
 from pulumi_azure_native import apimanagement, authorization, storage, web
 
 from . import naming, policy
-from .api import Operation, check_api_path, check_operations, publish_api
+from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
-from .gateway import GatewayRef, check_gateway_ref
+from .gateway import GatewayRef
 from .roles import BUILT_IN_ROLES, role_definition_id
 
 try:
@@ -61,14 +61,7 @@ class SecuredFunctionBackendArgs(TypedDict, total=False):
 
 
 def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
-    naming.COMPONENT_NAME.check("SecuredFunctionBackend name", name)
-    if not isinstance(args, dict):
-        raise LastMileError("args", args, "expected SecuredFunctionBackendArgs (a dict)")
-    gateway = check_gateway_ref(args.get("gateway"))
-    if args.get("resource_group_name") in (None, ""):
-        raise LastMileError("resource_group_name", args.get("resource_group_name"), "resource_group_name is required")
-    if isinstance(args["resource_group_name"], str):
-        naming.RESOURCE_GROUP.check("resource_group_name", args["resource_group_name"])
+    gateway = check_backend_basics("SecuredFunctionBackend", name, args)
     client_id = args.get("app_client_id")
     if client_id is not None:
         client_id = naming.check_guid("app_client_id", client_id)

@@ -13,9 +13,9 @@ import pulumi_random as random
 from pulumi_azure_native import apimanagement, authorization, keyvault
 
 from . import naming, policy
-from .api import Operation, check_api_path, check_operations, publish_api
+from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
-from .gateway import GatewayRef, check_gateway_ref
+from .gateway import GatewayRef
 from .roles import BUILT_IN_ROLES, role_definition_id
 
 try:
@@ -68,12 +68,7 @@ class KeyVaultSecretBackendArgs(TypedDict, total=False):
 
 
 def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
-    naming.COMPONENT_NAME.check("KeyVaultSecretBackend name", name)
-    if not isinstance(args, dict):
-        raise LastMileError("args", args, "expected KeyVaultSecretBackendArgs (a dict)")
-    gateway = check_gateway_ref(args.get("gateway"))
-    if args.get("resource_group_name") in (None, ""):
-        raise LastMileError("resource_group_name", args.get("resource_group_name"), "resource_group_name is required")
+    gateway = check_backend_basics("KeyVaultSecretBackend", name, args)
     naming.check_https_url("backend_url", args.get("backend_url"))
     username = args.get("username")
     if not isinstance(username, str) or not username.strip() or len(username) > 4096:
