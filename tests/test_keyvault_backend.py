@@ -93,10 +93,18 @@ def test_policy_has_no_literal_password_and_validates(mode_plan, assert_valid_po
     assert doc.find("inbound/set-backend-service").get("base-url") == "https://legacy.contoso.com"
 
 
-def test_named_value_mode(mode_plan):
-    mode, plan = mode_plan
-    if mode != "named-value":
-        pytest.skip("named-value mode only")
+@pytest.fixture(scope="module")
+def named_value_plan():
+    return run(program(delivery="named-value"))
+
+
+@pytest.fixture(scope="module")
+def send_request_plan():
+    return run(program(delivery="send-request"))
+
+
+def test_named_value_mode(named_value_plan):
+    plan = named_value_plan
     xml = plan.one("azure-native:apimanagement:ApiPolicy").plain_inputs["value"]
     assert "send-request" not in xml
     nv = {r.plain_inputs["namedValueId"]: r for r in plan.of_type("azure-native:apimanagement:NamedValue")}
@@ -112,10 +120,8 @@ def test_named_value_mode(mode_plan):
     assert nv["legacy-username"].plain_inputs == {**nv["legacy-username"].plain_inputs, "value": "svc-apim", "secret": False}
 
 
-def test_send_request_mode_calls_key_vault_only_on_a_cache_miss(mode_plan):
-    mode, plan = mode_plan
-    if mode != "send-request":
-        pytest.skip("send-request mode only")
+def test_send_request_mode_calls_key_vault_only_on_a_cache_miss(send_request_plan):
+    plan = send_request_plan
     doc = etree.fromstring(plan.one("azure-native:apimanagement:ApiPolicy").plain_inputs["value"].encode())
     inbound = doc.find("inbound")
     tags = [c.tag for c in inbound]
