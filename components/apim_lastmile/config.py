@@ -92,18 +92,40 @@ class OperationConfig(_Model):
     url_template: str
 
 
-class FunctionBackendConfig(_Model):
-    """One entry of ``functionBackends`` (see :class:`apim_lastmile.SecuredFunctionBackendArgs`)."""
+class _BackendEntry(_Model):
+    """What every backend entry has: a name, an API path, operations and the subscription switch."""
 
     name: str
     api_path: str
+    operations: Optional[list[OperationConfig]] = None
+    subscription_required: bool = True
+
+    _path = field_validator("api_path")(lambda cls, v: _api_path(v))
+
+    @model_validator(mode="after")
+    def _ops(self) -> "_BackendEntry":
+        if self.operations is not None:
+            check_operations(self._operations(), "operations")
+        return self
+
+    def _operations(self) -> list[dict]:
+        return [op.model_dump() for op in self.operations or ()]
+
+    def _common_args(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"api_path": self.api_path, "subscription_required": self.subscription_required}
+        if self.operations is not None:
+            out["operations"] = self._operations()
+        return out
+
+
+class FunctionBackendConfig(_BackendEntry):
+    """One entry of ``functionBackends`` (see :class:`apim_lastmile.SecuredFunctionBackendArgs`)."""
+
     app_client_id: Optional[str] = None
     function_app_name: Optional[str] = None
-    operations: Optional[list[OperationConfig]] = None
     runtime: Optional[str] = None
     runtime_version: Optional[str] = None
     maximum_instance_count: Optional[int] = None
-    subscription_required: bool = True
 
     @field_validator("name")
     @classmethod
@@ -111,8 +133,6 @@ class FunctionBackendConfig(_Model):
         naming.COMPONENT_NAME.check("name", v)
         naming.check_prefix_fits(naming.FUNCTION_APP, "name", f"func-{v}-")
         return v
-
-    _path = field_validator("api_path")(lambda cls, v: _api_path(v))
 
     _client = field_validator("app_client_id")(lambda cls, v: v if v is None else naming.check_guid("appClientId", v))
     _app = field_validator("function_app_name")(lambda cls, v: _rule(naming.FUNCTION_APP)(v))
@@ -124,21 +144,13 @@ class FunctionBackendConfig(_Model):
             raise LastMileError("runtime", v, f"expected one of {', '.join(RUNTIMES)}")
         return v
 
-    @model_validator(mode="after")
-    def _ops(self) -> "FunctionBackendConfig":
-        if self.operations is not None:
-            check_operations([op.model_dump() for op in self.operations], "operations")
-        return self
-
     def args(self) -> dict[str, Any]:
         """The keyword arguments of SecuredFunctionBackendArgs this entry sets (gateway and group aside)."""
-        out: dict[str, Any] = {"api_path": self.api_path, "subscription_required": self.subscription_required}
+        out = self._common_args()
         if self.app_client_id:
             out["app_client_id"] = self.app_client_id
         if self.function_app_name:
             out["function_app_name"] = self.function_app_name
-        if self.operations is not None:
-            out["operations"] = [op.model_dump() for op in self.operations]
         if self.runtime:
             out["runtime"] = {"name": self.runtime, "version": self.runtime_version}
         if self.maximum_instance_count is not None:
@@ -146,15 +158,13 @@ class FunctionBackendConfig(_Model):
         return out
 
 
-class SecretBackendConfig(_Model):
+class SecretBackendConfig(_BackendEntry):
     """One entry of ``secretBackends`` (see :class:`apim_lastmile.KeyVaultSecretBackendArgs`).
 
     The password is generated (``rotation`` regenerates it) or read from the secret config key named by
     ``secretConfigKey`` (set it with ``pulumi config set --secret``); it never sits in the stack file.
     """
 
-    name: str
-    api_path: str
     backend_url: str
     username: str
     delivery: str = "named-value"
@@ -165,11 +175,8 @@ class SecretBackendConfig(_Model):
     secret_config_key: Optional[str] = None
     rotation: Optional[str] = None
     soft_delete_retention_days: int = 90
-    operations: Optional[list[OperationConfig]] = None
-    subscription_required: bool = True
 
     _name = field_validator("name")(lambda cls, v: naming.COMPONENT_NAME.check("name", v))
-    _path = field_validator("api_path")(lambda cls, v: _api_path(v))
     _url = field_validator("backend_url")(lambda cls, v: naming.check_https_url("backendUrl", v))
     _vault = field_validator("key_vault_name")(lambda cls, v: _rule(naming.KEY_VAULT)(v))
     _secret = field_validator("secret_name")(lambda cls, v: _rule(naming.KEY_VAULT_SECRET)(v))
@@ -202,24 +209,14 @@ class SecretBackendConfig(_Model):
             raise LastMileError("softDeleteRetentionDays", v, "Key Vault keeps deleted secrets 7 to 90 days")
         return v
 
-    @model_validator(mode="after")
-    def _ops(self) -> "SecretBackendConfig":
-        if self.operations is not None:
-            check_operations([op.model_dump() for op in self.operations], "operations")
-        return self
-
     def args(self) -> dict[str, Any]:
         """The KeyVaultSecretBackendArgs this entry sets (gateway, group and secret value aside)."""
-        out: dict[str, Any] = {
-            "api_path": self.api_path, "backend_url": self.backend_url, "username": self.username,
-            "delivery": self.delivery, "cache_seconds": self.cache_seconds,
-            "soft_delete_retention_days": self.soft_delete_retention_days, "subscription_required": self.subscription_required,
-        }
+        out = self._common_args()
+        out.update(backend_url=self.backend_url, username=self.username, delivery=self.delivery,
+                   cache_seconds=self.cache_seconds, soft_delete_retention_days=self.soft_delete_retention_days)
         for key in ("key_vault_name", "key_vault_resource_group_name", "secret_name", "rotation"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
-        if self.operations is not None:
-            out["operations"] = [op.model_dump() for op in self.operations]
         return out
 
 
