@@ -3,7 +3,8 @@
 The public API (see DESIGN.md) is re-exported here; nothing is defined in this file.
 """
 
-from . import policy
+from . import audiences, policy
+from .entra_backend import EntraBackend, EntraBackendArgs, RoleAssignmentSpec
 from .errors import ConfigError, LastMileError, PolicyError
 from .function_backend import SecuredFunctionBackend, SecuredFunctionBackendArgs
 from .gateway import Gateway, GatewayArgs, GatewayRef
@@ -11,6 +12,8 @@ from .keyvault_backend import KeyVaultSecretBackend, KeyVaultSecretBackendArgs
 
 __all__ = [
     "ConfigError",
+    "EntraBackend",
+    "EntraBackendArgs",
     "Gateway",
     "GatewayArgs",
     "GatewayRef",
@@ -18,7 +21,9 @@ __all__ = [
     "KeyVaultSecretBackendArgs",
     "LastMileError",
     "PolicyError",
+    "RoleAssignmentSpec",
     "SecuredFunctionBackend",
     "SecuredFunctionBackendArgs",
+    "audiences",
     "policy",
 ]

@@ -50,12 +50,15 @@ def check_operations(operations: Optional[Sequence[Operation]], key: str = "oper
     return list(operations)
 
 
-def check_backend_basics(kind: str, name: str, args: object) -> GatewayRef:
-    """The checks every backend starts with: its name, its args, its gateway and its resource group."""
+def check_backend_basics(kind: str, name: str, args: object, needs_resource_group: bool = True) -> GatewayRef:
+    """The checks every backend starts with: its name, its args, its gateway and (if it creates resources in
+    one) its resource group."""
     naming.COMPONENT_NAME.check(f"{kind} name", name)
     if not isinstance(args, dict):
         raise LastMileError("args", args, f"expected {kind}Args (a dict)")
     gateway = check_gateway_ref(args.get("gateway"))
+    if not needs_resource_group:
+        return gateway
     group = args.get("resource_group_name")
     if group in (None, ""):
         raise LastMileError("resource_group_name", group, "resource_group_name is required")

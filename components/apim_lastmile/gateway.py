@@ -31,14 +31,21 @@ class GatewayRef(TypedDict):
     """What a backend needs to know about a gateway (public contract).
 
     Build one by hand (e.g. from a StackReference) for an APIM instance another stack owns.
-    ``identity_client_id`` is set only when the last mile uses a user-assigned identity.
+    ``identity_client_id`` is set only when the last mile uses a user-assigned identity (policies then send
+    it as ``client-id``, Key Vault named values as ``identityClientId``). ``identity_type`` (``SystemAssigned``
+    or ``UserAssigned``) is optional; when given it is checked against ``identity_client_id``, which catches a
+    client id copied onto the ref of a system-assigned gateway.
     """
 
     service_name: pulumi.Input[str]
     resource_group_name: pulumi.Input[str]
     principal_id: pulumi.Input[str]
     identity_client_id: NotRequired[Optional[pulumi.Input[str]]]
+    identity_type: NotRequired[str]
     gateway_url: NotRequired[pulumi.Input[str]]
+
+
+IDENTITY_TYPES = ("SystemAssigned", "UserAssigned")
 
 
 class GatewayArgs(TypedDict, total=False):
@@ -164,6 +171,7 @@ class Gateway(pulumi.ComponentResource):
                 "resource_group_name": self._rg,
                 "principal_id": self.principal_id,
                 "gateway_url": self.gateway_url,
+                "identity_type": "SystemAssigned" if self.identity_client_id is None else "UserAssigned",
             }
             if self.identity_client_id is not None:
                 ref["identity_client_id"] = self.identity_client_id
@@ -185,6 +193,20 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
     client_id = gateway.get("identity_client_id")
     if isinstance(client_id, str):
         naming.check_guid(f"{key}.identity_client_id", client_id)
+    identity_type = gateway.get("identity_type")
+    if identity_type is not None and identity_type not in IDENTITY_TYPES:
+        raise LastMileError(f"{key}.identity_type", identity_type, f"expected one of {', '.join(IDENTITY_TYPES)}")
+    if identity_type == "SystemAssigned" and client_id is not None:
+        raise LastMileError(
+            f"{key}.identity_client_id", client_id,
+            "a system-assigned identity takes no client-id (APIM would ask for a token as an identity it does not have): "
+            "remove identity_client_id, or use Gateway(user_assigned_identity=True)",
+        )
+    if identity_type == "UserAssigned" and client_id is None:
+        raise LastMileError(
+            f"{key}.identity_client_id", None,
+            "a user-assigned identity needs its client id, or APIM would use its system-assigned identity instead",
+        )
     url = gateway.get("gateway_url")
     if isinstance(url, str):
         naming.check_https_url(f"{key}.gateway_url", url)

@@ -1,7 +1,8 @@
 """Built-in Azure role definition GUIDs, by name.
 
 Source: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles (the ids are the
-same in every tenant and cloud). Every role id the library uses comes from this table.
+same in every tenant and cloud). Every role id the library grants comes from :data:`BUILT_IN_ROLES`;
+:data:`BROAD_ROLES` lists the roles it never grants (the policy pack reports them too).
 """
 
 from __future__ import annotations
@@ -11,11 +12,39 @@ import pulumi
 from .errors import LastMileError
 from .naming import is_guid
 
+#: Narrow, data-plane or read-only roles the library may grant, by their exact built-in name.
 BUILT_IN_ROLES: dict[str, str] = {
-    "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
-    "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+    # Storage (blob and Data Lake Gen2)
     "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+    # Key Vault (RBAC permission model)
+    "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
+    "Key Vault Secrets Officer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+    # Resource Manager
+    "Reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+    # Messaging
+    "Azure Service Bus Data Receiver": "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0",
+    "Azure Service Bus Data Sender": "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39",
+    "Azure Event Hubs Data Receiver": "a638d3c7-ab3a-418d-83e6-5f17a39d4fde",
+    "Azure Event Hubs Data Sender": "2b629674-e913-4c01-ae53-ef4638d8f975",
+    # Azure AI services, Azure OpenAI, Machine Learning
+    "Cognitive Services User": "a97b65f3-24c7-4388-baec-2e87135dc908",
+    "Cognitive Services OpenAI User": "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd",
+    "Cognitive Services OpenAI Contributor": "a001fd3d-188f-4b5d-821b-7da978bf7442",
+    "AzureML Data Scientist": "f6c7c914-8db3-469d-8ca1-694a8f32e121",
+    # Logic Apps (through Resource Manager)
+    "Logic App Operator": "515c2055-d9d4-4321-b1b9-bd0c9a0f79fe",
+    "Logic App Contributor": "87a39d53-fc1b-424a-814c-f7e04687dc9e",
+}
+
+#: Roles that reopen the last mile (control of everything, or of who may do anything): never granted to a
+#: gateway identity, and reported by the policy pack when any stack grants them to a service principal.
+BROAD_ROLES: dict[str, str] = {
+    "Owner": "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+    "Contributor": "b24988ac-6180-42a0-ab88-20f7382dd24c",
+    "User Access Administrator": "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+    "Key Vault Administrator": "00482a5a-887f-4fb3-b363-3b7fe8e74483",
 }
 
 
@@ -25,7 +54,20 @@ def role_id(name_or_guid: str, key: str = "role") -> str:
         return BUILT_IN_ROLES[name_or_guid]
     if is_guid(name_or_guid) and name_or_guid.lower() in BUILT_IN_ROLES.values():
         return name_or_guid.lower()
+    broad = {**BROAD_ROLES, **{guid: name for name, guid in BROAD_ROLES.items()}}
+    if isinstance(name_or_guid, str) and name_or_guid.lower() in {k.lower() for k in broad}:
+        raise LastMileError(
+            key, name_or_guid,
+            "a broad role (Owner, Contributor, User Access Administrator, Key Vault Administrator) is never granted to the "
+            "gateway; pick the narrowest data-plane role from roles.BUILT_IN_ROLES",
+        )
     raise LastMileError(key, name_or_guid, f"expected a built-in role name or id from roles.py: {', '.join(sorted(BUILT_IN_ROLES))}")
+
+
+def role_name(guid: str) -> str:
+    """The built-in name of a role id from either table (``guid`` itself when unknown)."""
+    names = {g: n for n, g in {**BUILT_IN_ROLES, **BROAD_ROLES}.items()}
+    return names.get(guid.lower(), guid)
 
 
 def role_definition_id(subscription_id: pulumi.Input[str], guid: str) -> pulumi.Output[str]:

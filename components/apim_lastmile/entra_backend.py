@@ -1,0 +1,208 @@
+"""EntraBackend: any Microsoft Entra-protected Azure service, reached with the gateway's managed identity.
+
+The story: the service's token audience (from the catalogue in audiences.py, or given) -> the narrowest
+role on the narrowest scope for the gateway's identity -> the policy (``authentication-managed-identity``,
+the headers the service needs, ``set-backend-service``) -> the API. No key, SAS token or secret anywhere.
+"""
+
+import re
+from typing import Mapping, Optional, Sequence, TypedDict
+
+import pulumi
+from pulumi_azure_native import authorization
+
+from . import audiences, naming, policy
+from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
+from .errors import LastMileError
+from .gateway import GatewayRef
+from .roles import role_definition_id, role_id, role_name
+
+try:
+    from typing import Required
+except ImportError:  # pragma: no cover
+    from typing_extensions import Required
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+#: Headers the policy owns or that would carry a credential past the gateway's identity.
+_RESERVED_HEADERS = {
+    "authorization": "the token from authentication-managed-identity goes there",
+    "x-functions-key": "function keys are what this library replaces",
+    "ocp-apim-subscription-key": "the caller's APIM key must not travel to the backend",
+}
+#: Query parameters that carry credentials (SAS signatures, function keys).
+_CREDENTIAL_PARAMS = re.compile(r"[?&](sig|code)=", re.IGNORECASE)
+
+
+class RoleAssignmentSpec(TypedDict):
+    """A role for the gateway's identity: ``role`` (name from roles.py or its GUID) on ``scope`` (a resource id)."""
+
+    role: str
+    scope: pulumi.Input[str]
+
+
+class EntraBackendArgs(TypedDict, total=False):
+    """Arguments of :class:`EntraBackend`.
+
+    - ``gateway`` (required): the :class:`GatewayRef` whose identity calls the service.
+    - ``api_path`` (required): the API's path on the gateway (no leading ``/``).
+    - ``backend_url`` (required): the service's https:// base URL, e.g. ``https://<account>.dfs.core.windows.net/<fs>``
+      (a string, or an Output of one); no SAS token or key in it.
+    - ``audience`` (required): a catalogue name (``storage``, ``arm``, ``keyvault``, ``servicebus``, ``eventhubs``,
+      ``cognitiveservices``, ``openai``, ``machinelearning``, ``logicapps``, ``sql``), an ``https://`` or ``api://``
+      audience, or an app registration's client id.
+    - ``role_assignments``: ``[{"role": "Storage Blob Data Reader", "scope": container.id}, ...]``, each created for
+      the gateway's identity (``ServicePrincipal``). With a catalogue audience the role must be one of that
+      service's roles; default none (the role is granted elsewhere).
+    - ``headers``: extra literal headers for the backend, e.g. ``{"x-ms-version": "2023-11-03"}``; the catalogue's
+      headers are sent by default and can be overridden here.
+    - ``operations``, ``subscription_required``: as for the other backends.
+    """
+
+    gateway: Required[GatewayRef]
+    api_path: Required[str]
+    backend_url: Required[pulumi.Input[str]]
+    audience: Required[str]
+    role_assignments: Sequence[RoleAssignmentSpec]
+    headers: Mapping[str, str]
+    operations: Sequence[Operation]
+    subscription_required: bool
+
+
+def check_backend_url(value: object, key: str = "backend_url") -> str:
+    """An https:// URL without credentials in its query string."""
+    naming.check_https_url(key, value)
+    if _CREDENTIAL_PARAMS.search(value):  # type: ignore[arg-type]
+        raise LastMileError(key, "<url with a credential hidden>", "remove the SAS token or key from the URL: the gateway's identity replaces it")
+    return value  # type: ignore[return-value]
+
+
+def _check_headers(headers: object, defaults: Mapping[str, str]) -> dict[str, str]:
+    if headers is None:
+        headers = {}
+    if not isinstance(headers, Mapping):
+        raise LastMileError("headers", headers, "expected a mapping of header name to a literal value")
+    merged = {k.lower(): (k, v) for k, v in defaults.items()}
+    for header, value in headers.items():
+        where = f"headers.{header}"
+        if not isinstance(header, str) or not _HEADER_NAME.match(header):
+            raise LastMileError("headers", header, "expected an HTTP header name (letters, digits, -, _ and the like)")
+        if header.lower() in _RESERVED_HEADERS:
+            raise LastMileError(where, "<value hidden>", f"this header cannot be set here: {_RESERVED_HEADERS[header.lower()]}")
+        if not isinstance(value, str) or not value or len(value) > 4096:
+            raise LastMileError(where, value, "expected a non-empty literal string (no Outputs, no secrets)")
+        merged[header.lower()] = (header, value)
+    return dict(merged.values())
+
+
+def _check_role_assignments(specs: object, entry: Optional[audiences.Audience]) -> list[tuple[str, pulumi.Input[str]]]:
+    if specs is None:
+        return []
+    if isinstance(specs, (str, bytes, Mapping)) or not isinstance(specs, Sequence):
+        raise LastMileError("role_assignments", specs, "expected a list of {'role': ..., 'scope': <resource id>}")
+    if specs and entry is not None and not entry.roles:
+        raise LastMileError("role_assignments", [s.get("role") for s in specs if isinstance(s, dict)], f"{entry.name}: {entry.note}")
+    out: list[tuple[str, pulumi.Input[str]]] = []
+    seen: set[tuple[str, str]] = set()
+    for index, spec in enumerate(specs):
+        where = f"role_assignments[{index}]"
+        if not isinstance(spec, Mapping) or set(spec) != {"role", "scope"}:
+            raise LastMileError(where, spec, "expected exactly {'role': <name or id>, 'scope': <resource id>}")
+        guid = role_id(spec["role"], f"{where}.role")
+        if entry is not None and guid not in entry.role_ids():
+            raise LastMileError(
+                f"{where}.role", spec["role"],
+                f"{role_name(guid)} does not open {entry.name}; its roles are {', '.join(entry.roles)}",
+            )
+        scope = spec["scope"]
+        if isinstance(scope, str):
+            naming.check_resource_id(f"{where}.scope", scope)
+            if (guid, scope.lower()) in seen:
+                raise LastMileError(where, spec, "the same role on the same scope is listed twice")
+            seen.add((guid, scope.lower()))
+        elif not isinstance(scope, pulumi.Output):
+            raise LastMileError(f"{where}.scope", scope, "expected a resource id (a string, or an Output such as container.id)")
+        out.append((guid, scope))
+    return out
+
+
+def _validate(name: str, args: EntraBackendArgs) -> dict:
+    gateway = check_backend_basics("EntraBackend", name, args, needs_resource_group=False)
+    backend_url = args.get("backend_url")
+    if not isinstance(backend_url, pulumi.Output):
+        check_backend_url(backend_url)
+    if args.get("audience") is None:
+        raise LastMileError("audience", None, f"audience is required: one of {', '.join(sorted(audiences.CATALOGUE))}, a URI or an app id")
+    resource, entry = audiences.resolve(args["audience"])
+    grants = _check_role_assignments(args.get("role_assignments"), entry)
+    headers = _check_headers(args.get("headers"), entry.headers if entry else {})
+    operations = check_operations(args.get("operations"))
+    api_path = check_api_path(args.get("api_path"), gateway, name)
+    return {
+        "gateway": gateway, "resource": resource, "entry": entry, "grants": grants, "headers": headers,
+        "operations": operations, "api_path": api_path, "subscription_required": bool(args.get("subscription_required", True)),
+    }
+
+
+def entra_policy(resource: str, backend_url: str, headers: Mapping[str, str], client_id: Optional[str]) -> str:
+    """The backend's policy: a token for ``resource`` as the gateway's identity, the headers, the route."""
+    return policy.render(
+        inbound=[
+            policy.managed_identity_auth(resource=resource, client_id=client_id),
+            *(policy.set_header(name=h, values=[v], exists_action="override") for h, v in headers.items()),
+            policy.set_backend_service(base_url=check_backend_url(backend_url)),
+        ]
+    )
+
+
+def _grant_names(name: str, grants: Sequence[tuple[str, object]]) -> list[str]:
+    """Logical names that stay put when the list is reordered: role name, then a counter for repeats."""
+    names, counts = [], {}
+    for guid, _ in grants:
+        slug = re.sub(r"[^a-z0-9]+", "-", role_name(guid).lower()).strip("-")
+        counts[slug] = counts.get(slug, 0) + 1
+        names.append(f"{name}-grant-{slug}" + (f"-{counts[slug]}" if counts[slug] > 1 else ""))
+    return names
+
+
+class EntraBackend(pulumi.ComponentResource):
+    """An API in front of an Entra-protected Azure service, reached with the gateway's managed identity."""
+
+    api_url: pulumi.Output[str]
+    policy_xml: pulumi.Output[str]
+    audience: str
+    role_assignment_ids: pulumi.Output[list]
+
+    def __init__(self, name: str, args: EntraBackendArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        v = _validate(name, args)
+        super().__init__("apim-lastmile:index:EntraBackend", name, None, opts)
+        gateway: GatewayRef = v["gateway"]
+
+        # 1. The narrowest role on the narrowest scope, for the gateway's identity only.
+        grants = []
+        if v["grants"]:
+            client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
+            for logical, (guid, scope) in zip(_grant_names(name, v["grants"]), v["grants"]):
+                if isinstance(scope, pulumi.Output):
+                    scope = scope.apply(lambda s, key=logical: naming.check_resource_id(f"{key}.scope", s))
+                grants.append(authorization.RoleAssignment(
+                    logical,
+                    principal_id=gateway["principal_id"],
+                    principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+                    role_definition_id=role_definition_id(client.subscription_id, guid),
+                    scope=scope,
+                    description=f"{name}: APIM calls {v['entry'].name if v['entry'] else v['resource']} as {role_name(guid)}",
+                    opts=pulumi.ResourceOptions(parent=self),
+                ))
+
+        # 2. The policy: token for the audience (client-id only for a user-assigned identity), headers, route.
+        self.audience = v["resource"]
+        self.policy_xml = pulumi.Output.all(args["backend_url"], gateway.get("identity_client_id")).apply(
+            lambda vals: entra_policy(v["resource"], vals[0], v["headers"], vals[1])
+        )
+        # 3. The API; its policy waits for the roles so the first call is not a 403.
+        self.api_url = publish_api(
+            name, self, gateway, v["api_path"], v["operations"], self.policy_xml,
+            display_name=f"{name} (Microsoft Entra ID)", subscription_required=v["subscription_required"], depends_on=grants,
+        )
+        self.role_assignment_ids = pulumi.Output.all(*(g.id for g in grants))
+        self.register_outputs({"api_url": self.api_url, "policy_xml": self.policy_xml, "role_assignment_ids": self.role_assignment_ids})
