@@ -5,9 +5,9 @@ environment half-made.
 """
 
 import pulumi
-from pulumi_azure_native import resources
+from pulumi_azure_native import resources, storage
 
-from apim_lastmile import Gateway, GatewayArgs, KeyVaultSecretBackend, SecuredFunctionBackend, config
+from apim_lastmile import EntraBackend, Gateway, GatewayArgs, KeyVaultSecretBackend, SecuredFunctionBackend, config, naming
 
 env = config.load()
 stateful = pulumi.ResourceOptions(protect=True) if env.protect else None
@@ -56,8 +56,52 @@ for entry in env.secret_backends:
     backend = KeyVaultSecretBackend(entry.name, args)
     secret_backends[entry.name] = {"api_url": backend.api_url, "vault_uri": backend.vault_uri, "secret_id": backend.secret_id}
 
+entra_backends = {}
+for entry in env.entra_backends:
+    backend = EntraBackend(entry.name, {"gateway": gateway.ref, **entry.args()})
+    entra_backends[entry.name] = {"api_url": backend.api_url}
+
+
+def data_lake_reader(entry: config.DataLakeReaderConfig) -> EntraBackend:
+    """The worked EntraBackend example: a Data Lake Gen2 account that takes only Entra tokens, one container,
+    and an API that reads files from it as the gateway's identity with Storage Blob Data Reader on that container."""
+    account = storage.StorageAccount(
+        f"{entry.name}-datalake",
+        account_name=pulumi.Output.concat("dl", naming.alnum(entry.name)[:16], naming.unique_suffix(f"{entry.name}-datalake")),
+        resource_group_name=group.name,
+        location=env.resource_group.location,
+        kind=storage.Kind.STORAGE_V2,
+        sku={"name": storage.SkuName.STANDARD_LRS},
+        is_hns_enabled=True,
+        allow_shared_key_access=False,
+        allow_blob_public_access=False,
+        default_to_o_auth_authentication=True,
+        enable_https_traffic_only=True,
+        minimum_tls_version=storage.MinimumTlsVersion.TLS1_2,
+        opts=pulumi.ResourceOptions(protect=env.protect or None),
+    )
+    container = storage.BlobContainer(
+        f"{entry.name}-container",
+        account_name=account.name,
+        resource_group_name=group.name,
+        container_name=entry.container,
+        public_access=storage.PublicAccess.NONE,
+    )
+    return EntraBackend(entry.name, {
+        "gateway": gateway.ref,
+        "backend_url": pulumi.Output.concat(account.primary_endpoints.dfs, entry.container),
+        "audience": "storage",
+        "role_assignments": [{"role": "Storage Blob Data Reader", "scope": container.id}],
+        **entry.args(),
+    })
+
+
+for entry in env.data_lake_readers:
+    entra_backends[entry.name] = {"api_url": data_lake_reader(entry).api_url}
+
 pulumi.export("resource_group_name", group.name)
 pulumi.export("gateway_url", gateway.gateway_url)
 pulumi.export("gateway_principal_id", gateway.principal_id)
 pulumi.export("function_backends", functions)
 pulumi.export("secret_backends", secret_backends)
+pulumi.export("entra_backends", entra_backends)

@@ -170,7 +170,7 @@ def test_cli_text_and_json(capsys):
     assert main(["plan", "dev", "--json", "--project-dir", str(REPO)]) == 0
     assert capsys.readouterr().out == first, "plan --json must be stable from run to run"
     data = json.loads(first)
-    assert data["stack"] == "dev" and set(data["policies"]) == {"orders-policy", "invoices-policy", "legacy-policy"}
+    assert data["stack"] == "dev" and set(data["policies"]) == {"orders-policy", "invoices-policy", "legacy-policy", "lake-policy"}
     assert [r["urn"] for r in data["resources"]] == sorted(r["urn"] for r in data["resources"])
 
 

@@ -21,13 +21,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from pydantic.alias_generators import to_camel
 
 from . import naming
+from . import audiences
 from .api import check_operations
+from .entra_backend import check_backend_url, check_headers, check_role_assignments
 from .errors import ConfigError, LastMileError
 from .function_backend import RUNTIMES
 from .gateway import SKUS
 from .keyvault_backend import DELIVERIES
 
-PROJECT_KEYS = ("resourceGroup", "gateway", "functionBackends", "secretBackends", "protect")
+PROJECT_KEYS = ("resourceGroup", "gateway", "functionBackends", "secretBackends", "entraBackends", "dataLakeReaders", "protect")
 
 
 class _Model(BaseModel):
@@ -220,6 +222,65 @@ class SecretBackendConfig(_BackendEntry):
         return out
 
 
+class RoleAssignmentConfig(_Model):
+    role: str
+    scope: str
+
+
+class EntraBackendConfig(_BackendEntry):
+    """One entry of ``entraBackends`` (see :class:`apim_lastmile.EntraBackendArgs`): a service that exists
+    already, named by its URL, audience and the resource ids the gateway gets a role on."""
+
+    backend_url: str
+    audience: str
+    role_assignments: list[RoleAssignmentConfig] = []
+    headers: dict[str, str] = {}
+
+    _name = field_validator("name")(lambda cls, v: naming.COMPONENT_NAME.check("name", v))
+    _url = field_validator("backend_url")(lambda cls, v: check_backend_url(v, "backendUrl"))
+
+    @model_validator(mode="after")
+    def _service(self) -> "EntraBackendConfig":
+        _, entry = audiences.resolve(self.audience)
+        check_role_assignments([r.model_dump() for r in self.role_assignments], entry, "roleAssignments")
+        check_headers(self.headers, entry.headers if entry else {})
+        return self
+
+    def args(self) -> dict[str, Any]:
+        """The EntraBackendArgs this entry sets (gateway aside)."""
+        out = self._common_args()
+        out.update(backend_url=self.backend_url, audience=self.audience, headers=dict(self.headers),
+                   role_assignments=[r.model_dump() for r in self.role_assignments])
+        return out
+
+
+class DataLakeReaderConfig(_BackendEntry):
+    """One entry of ``dataLakeReaders``: the worked example of an EntraBackend. The program creates a Data Lake
+    Gen2 account (hierarchical namespace, no shared keys) and a container, and publishes read-only access to it."""
+
+    container: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        naming.COMPONENT_NAME.check("name", v)
+        naming.check_prefix_fits(naming.STORAGE_ACCOUNT, "name", "dl" + naming.alnum(v)[:16])
+        return v
+
+    _container = field_validator("container")(lambda cls, v: naming.BLOB_CONTAINER.check("container", v))
+
+    @model_validator(mode="after")
+    def _read_only(self) -> "DataLakeReaderConfig":
+        for index, op in enumerate(self.operations or ()):
+            if op.method not in ("GET", "HEAD"):
+                raise LastMileError(f"operations[{index}].method", op.method, "a Data Lake reader is read-only: GET or HEAD")
+        return self
+
+    def args(self) -> dict[str, Any]:
+        """The EntraBackendArgs this entry sets besides gateway, backend_url, audience and role (the program's)."""
+        return self._common_args()
+
+
 class EnvironmentConfig(_Model):
     """The whole environment: resource group, gateway and backends."""
 
@@ -227,6 +288,8 @@ class EnvironmentConfig(_Model):
     gateway: GatewayConfig
     function_backends: list[FunctionBackendConfig] = []
     secret_backends: list[SecretBackendConfig] = []
+    entra_backends: list[EntraBackendConfig] = []
+    data_lake_readers: list[DataLakeReaderConfig] = []
     protect: bool = False
 
 
@@ -234,6 +297,8 @@ def _check_unique(env: EnvironmentConfig, project: str) -> None:
     """Backend names and API paths must be unique: APIM rejects a second API on the same path."""
     entries = [(f"functionBackends[{i}]", b) for i, b in enumerate(env.function_backends)]
     entries += [(f"secretBackends[{i}]", b) for i, b in enumerate(env.secret_backends)]
+    entries += [(f"entraBackends[{i}]", b) for i, b in enumerate(env.entra_backends)]
+    entries += [(f"dataLakeReaders[{i}]", b) for i, b in enumerate(env.data_lake_readers)]
     for field_name, get in (("name", lambda b: b.name), ("apiPath", lambda b: b.api_path.lower())):
         seen: dict[str, str] = {}
         for where, backend in entries:
@@ -254,7 +319,10 @@ def _key_path(project: str, loc: tuple) -> str:
     head, *rest = loc
     key = f"{project}:{to_camel(head) if isinstance(head, str) else head}"
     for part in rest:
-        key += f"[{part}]" if isinstance(part, int) else f".{to_camel(part)}"
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            key += f".{part}" if "[" in part or "." in part else f".{to_camel(part)}"
     return key
 
 
@@ -282,7 +350,11 @@ def parse(values: dict[str, Any], project: str = "apim-lastmile") -> Environment
         first = exc.errors()[0]
         original = (first.get("ctx") or {}).get("error")
         value = original.value if isinstance(original, LastMileError) else first.get("input")
-        raise ConfigError(_key_path(project, first.get("loc") or ("config",)), None if first.get("type") == "missing" else value, _expected(first)) from None
+        loc = tuple(first.get("loc") or ("config",))
+        if isinstance(original, LastMileError) and isinstance(loc[-1], int):
+            # A whole-entry check: its own key (e.g. roleAssignments[0].role) says where inside the entry.
+            loc += (original.key,)
+        raise ConfigError(_key_path(project, loc), None if first.get("type") == "missing" else value, _expected(first)) from None
     _check_unique(env, project)
     return env
 

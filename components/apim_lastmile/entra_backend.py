@@ -76,7 +76,7 @@ def check_backend_url(value: object, key: str = "backend_url") -> str:
     return value  # type: ignore[return-value]
 
 
-def _check_headers(headers: object, defaults: Mapping[str, str]) -> dict[str, str]:
+def check_headers(headers: object, defaults: Mapping[str, str]) -> dict[str, str]:
     if headers is None:
         headers = {}
     if not isinstance(headers, Mapping):
@@ -94,17 +94,17 @@ def _check_headers(headers: object, defaults: Mapping[str, str]) -> dict[str, st
     return dict(merged.values())
 
 
-def _check_role_assignments(specs: object, entry: Optional[audiences.Audience]) -> list[tuple[str, pulumi.Input[str]]]:
+def check_role_assignments(specs: object, entry: Optional[audiences.Audience], key: str = "role_assignments") -> list[tuple[str, pulumi.Input[str]]]:
     if specs is None:
         return []
     if isinstance(specs, (str, bytes, Mapping)) or not isinstance(specs, Sequence):
-        raise LastMileError("role_assignments", specs, "expected a list of {'role': ..., 'scope': <resource id>}")
+        raise LastMileError(key, specs, "expected a list of {'role': ..., 'scope': <resource id>}")
     if specs and entry is not None and not entry.roles:
-        raise LastMileError("role_assignments", [s.get("role") for s in specs if isinstance(s, dict)], f"{entry.name}: {entry.note}")
+        raise LastMileError(key, [s.get("role") for s in specs if isinstance(s, dict)], f"{entry.name}: {entry.note}")
     out: list[tuple[str, pulumi.Input[str]]] = []
     seen: set[tuple[str, str]] = set()
     for index, spec in enumerate(specs):
-        where = f"role_assignments[{index}]"
+        where = f"{key}[{index}]"
         if not isinstance(spec, Mapping) or set(spec) != {"role", "scope"}:
             raise LastMileError(where, spec, "expected exactly {'role': <name or id>, 'scope': <resource id>}")
         guid = role_id(spec["role"], f"{where}.role")
@@ -133,8 +133,8 @@ def _validate(name: str, args: EntraBackendArgs) -> dict:
     if args.get("audience") is None:
         raise LastMileError("audience", None, f"audience is required: one of {', '.join(sorted(audiences.CATALOGUE))}, a URI or an app id")
     resource, entry = audiences.resolve(args["audience"])
-    grants = _check_role_assignments(args.get("role_assignments"), entry)
-    headers = _check_headers(args.get("headers"), entry.headers if entry else {})
+    grants = check_role_assignments(args.get("role_assignments"), entry)
+    headers = check_headers(args.get("headers"), entry.headers if entry else {})
     operations = check_operations(args.get("operations"))
     api_path = check_api_path(args.get("api_path"), gateway, name)
     return {

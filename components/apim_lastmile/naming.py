@@ -44,6 +44,10 @@ KEY_VAULT = NameRule(
     "Key Vault", r"[A-Za-z](?!.*--)[A-Za-z0-9-]*[A-Za-z0-9]", 3, 24,
     "letters, digits and single hyphens, starting with a letter and ending with a letter or digit",
 )
+BLOB_CONTAINER = NameRule(
+    "Blob container", r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*", 3, 63,
+    "lower-case letters, digits and single hyphens, starting and ending with a letter or digit",
+)
 KEY_VAULT_SECRET = NameRule("Key Vault secret", r"[A-Za-z0-9-]+", 1, 127, "letters, digits and hyphens")
 RESOURCE_GROUP = NameRule(
     "Resource group", r"[-\w._()]*[-\w_()]", 1, 90,
@@ -123,7 +127,7 @@ def check_prefix_fits(rule: NameRule, key: str, prefix: str) -> None:
     rule.check(key, candidate)
 
 
-def unique_suffix(name: str, parent: pulumi.Resource) -> pulumi.Output[str]:
+def unique_suffix(name: str, parent: Optional[pulumi.Resource] = None) -> pulumi.Output[str]:
     """Six lower-case letters and digits, fixed once created (pulumi-random keeps it in state)."""
     return random.RandomString(
         f"{name}-suffix", length=SUFFIX_LENGTH, special=False, upper=False, numeric=True,

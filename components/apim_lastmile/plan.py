@@ -286,8 +286,27 @@ def run(program: Callable[[], Any], *, project: str = "apim-lastmile", stack: st
             result = await out.future()
             resolved[key] = rpc.wrap_rpc_secret(result) if await out.is_secret() else result
 
-    _sync_await(run_pulumi_func(main))
+    try:
+        _sync_await(run_pulumi_func(main))
+    finally:
+        _sync_await(_drain())
     return Plan(stack=stack, registrations=monitor.registrations, outputs=resolved)
+
+
+async def _drain() -> None:
+    """Settle what a failed run left in flight (Pulumi stops at the first failed RPC), so the next run in
+    this process does not inherit its error."""
+    import asyncio
+
+    from pulumi.runtime.settings import SETTINGS
+
+    manager = SETTINGS.rpc_manager
+    while manager.rpcs or SETTINGS.outputs:
+        pending = list(manager.rpcs) + list(SETTINGS.outputs)
+        manager.rpcs.clear()
+        SETTINGS.outputs.clear()
+        await asyncio.gather(*pending, return_exceptions=True)
+    manager.clear()
 
 
 # ---- the environment program and its stack files ----
