@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 from lxml import etree
 
-from apim_lastmile import (Gateway, GatewayArgs, GatewayRef, SecuredFunctionBackend,
+from apim_lastmile import (EntraBackend, EntraBackendArgs, Gateway, GatewayArgs, GatewayRef, SecuredFunctionBackend,
                            SecuredFunctionBackendArgs, policy)
 
 
@@ -72,9 +72,43 @@ def test_what_the_mocks_recorded_for_that_backend():
     assert len(auth) == 1
     principals = auth[0]["identityProviders"]["azureActiveDirectory"]["validation"]["defaultAuthorizationPolicy"]["allowedPrincipals"]
     assert principals["identities"] == ["3f2504e0-4f89-41d3-9a0c-0305e82c3301"]
-    policies = [i for t, _, i in MOCKS.created if t == "azure-native:apimanagement:ApiPolicy"]
+    policies = [i for t, n, i in MOCKS.created if t == "azure-native:apimanagement:ApiPolicy" and n.startswith("orders")]
     assert len(RENDERED) == 1 and [p["value"] for p in policies] == RENDERED
     assert not [t for t, _, _ in MOCKS.created if t.startswith("azuread:") or t == "azure-native:web:WebApp"]
+
+
+@pulumi.runtime.test
+def test_entra_backend_with_another_stacks_user_assigned_identity():
+    ref: GatewayRef = {
+        "service_name": "apim-shared-platform",
+        "resource_group_name": "rg-platform",
+        "principal_id": "9a8b7c6d-0000-4000-8000-000000000001",
+        "identity_client_id": "9a8b7c6d-0000-4000-8000-000000000002",
+    }
+    container = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-team/providers/Microsoft.Storage/"
+                 "storageAccounts/stteam/blobServices/default/containers/raw")
+    args: EntraBackendArgs = {
+        "gateway": ref,
+        "api_path": "team/files",
+        "backend_url": "https://stteam.dfs.core.windows.net/raw",
+        "audience": "storage",
+        "role_assignments": [{"role": "Storage Blob Data Reader", "scope": container}],
+    }
+    backend = EntraBackend("files", args)
+
+    def check(xml):
+        mi = etree.fromstring(xml.encode()).find("inbound/authentication-managed-identity")
+        assert mi.attrib == {"resource": "https://storage.azure.com/", "client-id": "9a8b7c6d-0000-4000-8000-000000000002"}
+
+    return backend.policy_xml.apply(check)
+
+
+def test_the_entra_backends_role_went_to_the_other_stacks_identity():
+    # Runs after the test above, whose decorator waited for every registration to finish.
+    grants = [i for t, n, i in MOCKS.created if t == "azure-native:authorization:RoleAssignment" and n.startswith("files-")]
+    assert [(g["principalId"], g["principalType"]) for g in grants] == [("9a8b7c6d-0000-4000-8000-000000000001", "ServicePrincipal")]
+    assert grants[0]["scope"].endswith("/containers/raw")
+    assert grants[0]["roleDefinitionId"].endswith("/2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")
 
 
 def test_policy_is_usable_without_resources():
