@@ -100,6 +100,7 @@ for entry in env.data_lake_readers:
     entra_backends[entry.name] = {"api_url": data_lake_reader(entry).api_url}
 
 pulumi.export("resource_group_name", group.name)
+pulumi.export("gateway_service_name", gateway.service_name)
 pulumi.export("gateway_url", gateway.gateway_url)
 pulumi.export("gateway_principal_id", gateway.principal_id)
 pulumi.export("function_backends", functions)
