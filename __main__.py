@@ -8,6 +8,7 @@ import pulumi
 from pulumi_azure_native import resources, storage
 
 from apim_lastmile import EntraBackend, Gateway, GatewayArgs, KeyVaultSecretBackend, SecuredFunctionBackend, config, naming
+from apim_lastmile.storage import keyless_account_args
 
 env = config.load()
 stateful = pulumi.ResourceOptions(protect=True) if env.protect else None
@@ -70,15 +71,9 @@ def data_lake_reader(entry: config.DataLakeReaderConfig) -> EntraBackend:
         account_name=pulumi.Output.concat("dl", naming.alnum(entry.name)[:16], naming.unique_suffix(f"{entry.name}-datalake")),
         resource_group_name=group.name,
         location=env.resource_group.location,
-        kind=storage.Kind.STORAGE_V2,
-        sku={"name": storage.SkuName.STANDARD_LRS},
-        is_hns_enabled=True,
-        allow_shared_key_access=False,
-        allow_blob_public_access=False,
-        default_to_o_auth_authentication=True,
-        enable_https_traffic_only=True,
-        minimum_tls_version=storage.MinimumTlsVersion.TLS1_2,
+        is_hns_enabled=True,  # Data Lake Gen2: hierarchical namespace
         opts=pulumi.ResourceOptions(protect=env.protect or None),
+        **keyless_account_args(),
     )
     container = storage.BlobContainer(
         f"{entry.name}-container",

@@ -17,6 +17,7 @@ from .api import Operation, check_api_path, check_backend_basics, check_operatio
 from .errors import LastMileError
 from .gateway import GatewayRef
 from .roles import BUILT_IN_ROLES, role_definition_id
+from .storage import keyless_account_args
 
 try:
     from typing import NotRequired, Required
@@ -223,14 +224,8 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
             account_name=pulumi.Output.concat("st", naming.alnum(name)[:16], suffix),
             resource_group_name=rg,
             location=location,
-            kind=storage.Kind.STORAGE_V2,
-            sku={"name": storage.SkuName.STANDARD_LRS},
-            allow_blob_public_access=False,
-            allow_shared_key_access=False,
-            default_to_o_auth_authentication=True,
-            enable_https_traffic_only=True,
-            minimum_tls_version=storage.MinimumTlsVersion.TLS1_2,
             opts=self._stateful,
+            **keyless_account_args(),
         )
         storage.BlobContainer(
             f"{name}-package",
