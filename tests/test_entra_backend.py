@@ -377,3 +377,19 @@ def test_bad_data_lake_config_names_the_key(entry, key):
     with pytest.raises(ConfigError) as err:
         config.parse({**BASE, "dataLakeReaders": [entry]})
     assert str(err.value).startswith(key), str(err.value)
+
+
+def test_role_definition_follows_the_scopes_subscription():
+    other = "99999999-9999-4999-8999-999999999999"
+    scope = CONTAINER_ID.replace(SUB, other)
+
+    def body():
+        EntraBackend("lake", args(role_assignments=[{"role": "Storage Blob Data Reader", "scope": scope}]))
+
+    grant = run(body).one("azure-native:authorization:RoleAssignment").plain_inputs
+    assert grant["scope"] == scope
+    assert grant["roleDefinitionId"] == f"/subscriptions/{other}/providers/Microsoft.Authorization/roleDefinitions/{READER}"
+    from apim_lastmile.roles import role_definition_id_at
+
+    assert role_definition_id_at("/providers/Microsoft.Management/managementGroups/mg", READER) == \
+        f"/providers/Microsoft.Authorization/roleDefinitions/{READER}"

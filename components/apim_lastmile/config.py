@@ -20,8 +20,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from . import naming
-from . import audiences
+from . import audiences, naming
 from .api import check_operations
 from .entra_backend import check_backend_url, check_headers, check_role_assignments
 from .errors import ConfigError, LastMileError

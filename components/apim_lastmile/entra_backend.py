@@ -15,7 +15,7 @@ from . import audiences, naming, policy
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
-from .roles import role_definition_id, role_id, role_name
+from .roles import role_definition_id_at, role_id, role_name
 
 try:
     from typing import Required
@@ -77,6 +77,7 @@ def check_backend_url(value: object, key: str = "backend_url") -> str:
 
 
 def check_headers(headers: object, defaults: Mapping[str, str]) -> dict[str, str]:
+    """The headers to send: ``defaults`` (the catalogue's) overridden by ``headers``, all literal and none reserved."""
     if headers is None:
         headers = {}
     if not isinstance(headers, Mapping):
@@ -95,6 +96,8 @@ def check_headers(headers: object, defaults: Mapping[str, str]) -> dict[str, str
 
 
 def check_role_assignments(specs: object, entry: Optional[audiences.Audience], key: str = "role_assignments") -> list[tuple[str, pulumi.Input[str]]]:
+    """``[(role GUID, scope), ...]``: each role built in and (for a catalogue service) one of its roles, each scope a
+    resource id (Outputs are checked when known), no duplicates."""
     if specs is None:
         return []
     if isinstance(specs, (str, bytes, Mapping)) or not isinstance(specs, Sequence):
@@ -179,20 +182,17 @@ class EntraBackend(pulumi.ComponentResource):
 
         # 1. The narrowest role on the narrowest scope, for the gateway's identity only.
         grants = []
-        if v["grants"]:
-            client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
-            for logical, (guid, scope) in zip(_grant_names(name, v["grants"]), v["grants"]):
-                if isinstance(scope, pulumi.Output):
-                    scope = scope.apply(lambda s, key=logical: naming.check_resource_id(f"{key}.scope", s))
-                grants.append(authorization.RoleAssignment(
-                    logical,
-                    principal_id=gateway["principal_id"],
-                    principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
-                    role_definition_id=role_definition_id(client.subscription_id, guid),
-                    scope=scope,
-                    description=f"{name}: APIM calls {v['entry'].name if v['entry'] else v['resource']} as {role_name(guid)}",
-                    opts=pulumi.ResourceOptions(parent=self),
-                ))
+        for logical, (guid, scope) in zip(_grant_names(name, v["grants"]), v["grants"]):
+            scope = pulumi.Output.from_input(scope).apply(lambda s, key=logical: naming.check_resource_id(f"{key}.scope", s))
+            grants.append(authorization.RoleAssignment(
+                logical,
+                principal_id=gateway["principal_id"],
+                principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+                role_definition_id=scope.apply(lambda s, g=guid: role_definition_id_at(s, g)),
+                scope=scope,
+                description=f"{name}: APIM calls {v['entry'].name if v['entry'] else v['resource']} as {role_name(guid)}",
+                opts=pulumi.ResourceOptions(parent=self),
+            ))
 
         # 2. The policy: token for the audience (client-id only for a user-assigned identity), headers, route.
         self.audience = v["resource"]

@@ -70,6 +70,15 @@ def role_name(guid: str) -> str:
     return names.get(guid.lower(), guid)
 
 
+def role_definition_id_at(scope: str, guid: str) -> str:
+    """The role definition id for an assignment at ``scope``: under the scope's own subscription (so a scope in
+    another subscription works), or tenant-level for a management-group scope."""
+    parts = scope.split("/")
+    if len(parts) > 2 and parts[1].lower() == "subscriptions":
+        return f"/subscriptions/{parts[2]}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+    return f"/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+
+
 def role_definition_id(subscription_id: pulumi.Input[str], guid: str) -> pulumi.Output[str]:
     """The subscription-level resource id of a built-in role definition."""
     return pulumi.Output.concat("/subscriptions/", subscription_id, "/providers/Microsoft.Authorization/roleDefinitions/", guid)
