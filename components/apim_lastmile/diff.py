@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from .errors import LastMileError
 
-_FIELDS = ("type", "name", "parent", "protect", "inputs")
+#: What can change for one URN (type and name are part of the URN itself).
+_FIELDS = ("parent", "protect")
 
 
 @dataclass
@@ -41,7 +42,7 @@ def load_plan(path: str) -> dict:
 
 
 def _changed_fields(before: dict, after: dict) -> list[str]:
-    out = [f for f in _FIELDS if f != "inputs" and before.get(f) != after.get(f)]
+    out = [f for f in _FIELDS if before.get(f) != after.get(f)]
     inputs_before, inputs_after = before.get("inputs") or {}, after.get("inputs") or {}
     out += [f"inputs.{k}" for k in sorted(set(inputs_before) | set(inputs_after)) if inputs_before.get(k) != inputs_after.get(k)]
     return out

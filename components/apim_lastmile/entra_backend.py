@@ -15,7 +15,7 @@ from . import audiences, naming, policy
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
-from .roles import role_definition_id_at, role_id, role_name
+from .roles import role_definition_id, role_id, role_name
 
 try:
     from typing import Required
@@ -188,7 +188,7 @@ class EntraBackend(pulumi.ComponentResource):
                 logical,
                 principal_id=gateway["principal_id"],
                 principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
-                role_definition_id=scope.apply(lambda s, g=guid: role_definition_id_at(s, g)),
+                role_definition_id=role_definition_id(scope, guid),
                 scope=scope,
                 description=f"{name}: APIM calls {v['entry'].name if v['entry'] else v['resource']} as {role_name(guid)}",
                 opts=pulumi.ResourceOptions(parent=self),

@@ -110,7 +110,7 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
 
         # 2. The function itself, created or adopted.
         if v["app_name"] is None:
-            app_name, host, app_id = self._function_app(rg, args.get("location"), v, client.subscription_id)
+            app_name, host, app_id = self._function_app(rg, args.get("location"), v)
         else:
             existing = web.get_web_app_output(name=v["app_name"], resource_group_name=rg, opts=pulumi.InvokeOutputOptions(parent=self))
             app_name, host, app_id = pulumi.Output.from_input(v["app_name"]), existing.default_host_name, existing.id
@@ -215,7 +215,7 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
         )
         return app.client_id
 
-    def _function_app(self, rg, location, v: dict, subscription_id) -> tuple:
+    def _function_app(self, rg, location, v: dict) -> tuple:
         """A Flex Consumption Function App that reaches its storage with its own identity (no keys)."""
         name = self._name
         suffix = naming.unique_suffix(name, self)
@@ -281,7 +281,7 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
             f"{name}-storage-access",
             principal_id=app.identity.apply(lambda i: i.principal_id),
             principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
-            role_definition_id=role_definition_id(subscription_id, BUILT_IN_ROLES["Storage Blob Data Owner"]),
+            role_definition_id=role_definition_id(account.id, BUILT_IN_ROLES["Storage Blob Data Owner"]),
             scope=account.id,
             description=f"{name}: the function's host storage, reached with its managed identity",
             opts=self._child,

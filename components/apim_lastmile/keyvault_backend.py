@@ -233,7 +233,7 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
             f"{name}-secret-reader",
             principal_id=gateway["principal_id"],
             principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
-            role_definition_id=role_definition_id(client.subscription_id, BUILT_IN_ROLES["Key Vault Secrets User"]),
+            role_definition_id=role_definition_id(secret.id, BUILT_IN_ROLES["Key Vault Secrets User"]),
             scope=secret.id,
             description=f"{name}: APIM reads the one secret its basic-auth backend needs",
             opts=child,

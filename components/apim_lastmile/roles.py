@@ -54,8 +54,7 @@ def role_id(name_or_guid: str, key: str = "role") -> str:
         return BUILT_IN_ROLES[name_or_guid]
     if is_guid(name_or_guid) and name_or_guid.lower() in BUILT_IN_ROLES.values():
         return name_or_guid.lower()
-    broad = {**BROAD_ROLES, **{guid: name for name, guid in BROAD_ROLES.items()}}
-    if isinstance(name_or_guid, str) and name_or_guid.lower() in {k.lower() for k in broad}:
+    if name_or_guid in BROAD_ROLES or str(name_or_guid).lower() in BROAD_ROLES.values():
         raise LastMileError(
             key, name_or_guid,
             "a broad role (Owner, Contributor, User Access Administrator, Key Vault Administrator) is never granted to the "
@@ -64,10 +63,12 @@ def role_id(name_or_guid: str, key: str = "role") -> str:
     raise LastMileError(key, name_or_guid, f"expected a built-in role name or id from roles.py: {', '.join(sorted(BUILT_IN_ROLES))}")
 
 
+_NAMES = {guid: name for name, guid in {**BUILT_IN_ROLES, **BROAD_ROLES}.items()}
+
+
 def role_name(guid: str) -> str:
     """The built-in name of a role id from either table (``guid`` itself when unknown)."""
-    names = {g: n for n, g in {**BUILT_IN_ROLES, **BROAD_ROLES}.items()}
-    return names.get(guid.lower(), guid)
+    return _NAMES.get(guid.lower(), guid)
 
 
 def role_definition_id_at(scope: str, guid: str) -> str:
@@ -79,6 +80,6 @@ def role_definition_id_at(scope: str, guid: str) -> str:
     return f"/providers/Microsoft.Authorization/roleDefinitions/{guid}"
 
 
-def role_definition_id(subscription_id: pulumi.Input[str], guid: str) -> pulumi.Output[str]:
-    """The subscription-level resource id of a built-in role definition."""
-    return pulumi.Output.concat("/subscriptions/", subscription_id, "/providers/Microsoft.Authorization/roleDefinitions/", guid)
+def role_definition_id(scope: pulumi.Input[str], guid: str) -> pulumi.Output[str]:
+    """:func:`role_definition_id_at` for a scope that may be known only at deploy time (every assignment uses this)."""
+    return pulumi.Output.from_input(scope).apply(lambda s: role_definition_id_at(s, guid))

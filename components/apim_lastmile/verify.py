@@ -72,9 +72,9 @@ def function_backends(outputs: Any) -> dict[str, dict]:
         raise LastMileError("outputs.function_backends", backends, "expected the stack's function_backends output (is this an apim-lastmile stack?)")
     for name, entry in backends.items():
         for key in ("api_url", "function_url"):
-            if not isinstance(entry, dict) or not isinstance(entry.get(key), str) or entry[key] == "[secret]":
-                raise LastMileError(f"outputs.function_backends.{name}.{key}", (entry or {}).get(key) if isinstance(entry, dict) else entry,
-                                    "expected a URL")
+            value = entry.get(key) if isinstance(entry, dict) else entry
+            if not isinstance(value, str) or value == "[secret]":
+                raise LastMileError(f"outputs.function_backends.{name}.{key}", value, "expected a URL")
     return backends
 
 
