@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import re
 
+from apim_lastmile import contract
 from apim_lastmile import plan as plan_mod
 
 
 def run(program, **kwargs) -> plan_mod.Plan:
-    return plan_mod.run(program, **kwargs)
+    """Run ``program`` under the mocks; every recorded input must also hold to Azure's contract."""
+    result = plan_mod.run(program, **kwargs)
+    assert_azure_accepts(result)
+    return result
+
+
+def assert_azure_accepts(result: plan_mod.Plan) -> None:
+    findings = contract.check_plan(result.registrations)
+    assert not findings, "inputs Azure would refuse:\n" + "\n".join(map(str, findings))
 
 
 def registered():

@@ -15,13 +15,18 @@ from .errors import LastMileError
 def _plan(args: argparse.Namespace) -> int:
     from .plan import plan_stack, render_text
 
+    from .contract import check_plan
+
     project_dir = Path(args.project_dir) if args.project_dir else None
     result = plan_stack(args.stack, project_dir)
     if args.json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n")
     else:
         sys.stdout.write(render_text(result))
-    return 0
+    refused = check_plan(result.registrations)
+    for finding in refused:
+        sys.stderr.write(f"lastmile: Azure would refuse: {finding}\n")
+    return 1 if refused else 0
 
 
 def _diff(args: argparse.Namespace) -> int:

@@ -1,0 +1,392 @@
+"""Azure's published contract for every resource type we register, and a check of wire inputs against it.
+
+Mocks accept whatever a program sends; Azure Resource Manager does not. The facts in ``azure_contract.json`` are
+extracted (by :func:`extract`, run as ``python -m apim_lastmile.contract <azure-types dir>``) from Microsoft's
+resource types generated from the Azure REST API specifications, at the api-version pulumi-azure-native uses
+for each type. For every property path of each resource body they keep: the value type, required and read-only
+flags, enums (closed, or extensible: documented values of a ``modelAsString`` enum), string length and pattern,
+number range, array length. Each type records the file and api-version it came from.
+
+:func:`check` maps azure-native's wire inputs onto the ARM body (path parameters, flattened ``properties``, SDK
+client names) and reports every input that breaks a fact, every input Azure does not know, every read-only
+property we set, and every required property we leave out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+FACTS_FILE = Path(__file__).with_name("azure_contract.json")
+#: Where the generated types come from (see ../shared/azure-types/README.md).
+TYPES_SOURCE = "Azure/bicep-types-az@1f896de2db966ad91e8f7d7d981e11d32e4f5d8d generated/<provider>/<namespace>/<api-version>/types.json"
+_SPECS = "Azure/azure-rest-api-specs specification/"
+_MAX_DEPTH = 8
+# Type flags of the generated types: 1 Required, 2 ReadOnly.
+_REQUIRED, _READ_ONLY = 1, 2
+_RG = "Microsoft.Resources/resourceGroups"
+
+
+@dataclass(frozen=True)
+class Wire:
+    """How azure-native sends one resource type: which inputs are URL path parameters, whether the body's
+    ``properties`` are flattened into the top level, and the inputs that carry an SDK client name."""
+
+    arm_type: str
+    folder: str
+    spec: str
+    name_param: Optional[str]
+    fixed_name: Optional[str] = None
+    #: other path parameters -> the ARM type whose name they are ("" for one that is not a name, e.g. scope)
+    parents: dict[str, str] = field(default_factory=dict)
+    flattened: bool = True
+    renames: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def api_version(self) -> str:
+        return self.folder.rsplit("/", 1)[1]
+
+
+_APIM = ("microsoft.apimanagement/2024-05-01", "apimanagement/resource-manager/Microsoft.ApiManagement/stable/2024-05-01/")
+_WEB = ("microsoft.web/2025-03-01", "web/resource-manager/Microsoft.Web/stable/2025-05-01/ (types of 2025-03-01)")
+_SERVICE = {"serviceName": "Microsoft.ApiManagement/service", "resourceGroupName": _RG}
+_API = {**_SERVICE, "apiId": "Microsoft.ApiManagement/service/apis"}
+_SITE = {"name": "Microsoft.Web/sites", "resourceGroupName": _RG}
+
+#: Every azure-native type token the library and the environment program register.
+WIRES: dict[str, Wire] = {
+    "azure-native:resources:ResourceGroup": Wire(
+        _RG, "microsoft.resources/2024-03-01", "resources/resource-manager/Microsoft.Resources/stable/2024-03-01/", "resourceGroupName"),
+    "azure-native:managedidentity:UserAssignedIdentity": Wire(
+        "Microsoft.ManagedIdentity/userAssignedIdentities", "microsoft.managedidentity/2023-01-31",
+        "msi/resource-manager/Microsoft.ManagedIdentity/stable/2023-01-31/", "resourceName", parents={"resourceGroupName": _RG}),
+    "azure-native:apimanagement:ApiManagementService": Wire(
+        "Microsoft.ApiManagement/service", *_APIM, "serviceName", parents={"resourceGroupName": _RG}),
+    "azure-native:apimanagement:Api": Wire("Microsoft.ApiManagement/service/apis", *_APIM, "apiId", parents=_SERVICE),
+    "azure-native:apimanagement:ApiOperation": Wire(
+        "Microsoft.ApiManagement/service/apis/operations", *_APIM, "operationId", parents=_API),
+    "azure-native:apimanagement:ApiPolicy": Wire("Microsoft.ApiManagement/service/apis/policies", *_APIM, "policyId", parents=_API),
+    "azure-native:apimanagement:NamedValue": Wire("Microsoft.ApiManagement/service/namedValues", *_APIM, "namedValueId", parents=_SERVICE),
+    "azure-native:apimanagement:Backend": Wire("Microsoft.ApiManagement/service/backends", *_APIM, "backendId", parents=_SERVICE),
+    "azure-native:apimanagement:Cache": Wire("Microsoft.ApiManagement/service/caches", *_APIM, "cacheId", parents=_SERVICE),
+    "azure-native:authorization:RoleAssignment": Wire(
+        "Microsoft.Authorization/roleAssignments", "microsoft.authorization/2022-04-01",
+        "authorization/resource-manager/Microsoft.Authorization/stable/2022-04-01/", "roleAssignmentName", parents={"scope": ""}),
+    "azure-native:keyvault:Vault": Wire(
+        "Microsoft.KeyVault/vaults", "microsoft.keyvault/2024-11-01", "keyvault/resource-manager/Microsoft.KeyVault/stable/2024-11-01/",
+        "vaultName", parents={"resourceGroupName": _RG}, flattened=False),
+    "azure-native:keyvault:Secret": Wire(
+        "Microsoft.KeyVault/vaults/secrets", "microsoft.keyvault/2024-11-01", "keyvault/resource-manager/Microsoft.KeyVault/stable/2024-11-01/",
+        "secretName", parents={"vaultName": "Microsoft.KeyVault/vaults", "resourceGroupName": _RG}, flattened=False),
+    "azure-native:storage:StorageAccount": Wire(
+        "Microsoft.Storage/storageAccounts", "microsoft.storage/2024-01-01", "storage/resource-manager/Microsoft.Storage/stable/2024-01-01/",
+        "accountName", parents={"resourceGroupName": _RG}, renames={"enableHttpsTrafficOnly": "supportsHttpsTrafficOnly"}),
+    "azure-native:storage:BlobContainer": Wire(
+        "Microsoft.Storage/storageAccounts/blobServices/containers", "microsoft.storage/2024-01-01",
+        "storage/resource-manager/Microsoft.Storage/stable/2024-01-01/", "containerName",
+        parents={"accountName": "Microsoft.Storage/storageAccounts", "resourceGroupName": _RG}),
+    "azure-native:web:AppServicePlan": Wire("Microsoft.Web/serverfarms", *_WEB, "name", parents={"resourceGroupName": _RG}),
+    "azure-native:web:WebApp": Wire("Microsoft.Web/sites", *_WEB, "name", parents={"resourceGroupName": _RG}),
+    "azure-native:web:WebAppFtpAllowed": Wire(
+        "Microsoft.Web/sites/basicPublishingCredentialsPolicies", *_WEB, None, fixed_name="ftp", parents=_SITE),
+    "azure-native:web:WebAppScmAllowed": Wire(
+        "Microsoft.Web/sites/basicPublishingCredentialsPolicies", *_WEB, None, fixed_name="scm", parents=_SITE),
+    "azure-native:web:WebAppAuthSettingsV2": Wire(
+        "Microsoft.Web/sites/config", "microsoft.web/2021-02-01", "web/resource-manager/Microsoft.Web/stable/2021-02-01/",
+        None, fixed_name="authsettingsV2", parents=_SITE),
+}
+
+
+# ---- extraction from the generated types ----
+
+class _Types:
+    """One ``types.json``: resolves ``$ref``s and finds resource bodies."""
+
+    def __init__(self, path: Path) -> None:
+        self.items = json.loads(path.read_text())
+        self.bodies = {x["name"].split("@")[0]: x["body"] for x in self.items if x.get("$type") == "ResourceType"}
+
+    def get(self, ref: dict) -> dict:
+        return self.items[int(ref["$ref"][2:])]
+
+
+def _constraint(types: _Types, typ: dict) -> dict:
+    """The facts of one value type (without its children)."""
+    kind = typ["$type"]
+    if kind == "StringType":
+        out = {"type": "string"}
+        out.update({k: typ[k] for k in ("minLength", "maxLength", "pattern") if k in typ})
+        return out
+    if kind == "StringLiteralType":
+        return {"type": "string", "enum": [typ["value"]], "extensible": False}
+    if kind == "IntegerType":
+        out = {"type": "integer"}
+        out.update({k: typ[k] for k in ("minValue", "maxValue") if k in typ})
+        return out
+    if kind == "BooleanType":
+        return {"type": "boolean"}
+    if kind == "ArrayType":
+        out = {"type": "array"}
+        out.update({k: typ[k] for k in ("minLength", "maxLength") if k in typ})
+        return out
+    if kind in ("ObjectType", "DiscriminatedObjectType"):
+        return {"type": "map" if "additionalProperties" in typ and not typ.get("properties") else "object"}
+    if kind == "UnionType":
+        members = [types.get(e) for e in typ["elements"]]
+        literals = [m["value"] for m in members if m["$type"] == "StringLiteralType"]
+        if literals and all(m["$type"] in ("StringLiteralType", "StringType") for m in members):
+            return {"type": "string", "enum": sorted(literals), "extensible": any(m["$type"] == "StringType" for m in members)}
+        return {"type": "any"}
+    return {"type": "any"}
+
+
+def _object_props(types: _Types, typ: dict, variant: Optional[str]) -> dict:
+    if typ["$type"] == "DiscriminatedObjectType":
+        props = dict(typ.get("baseProperties") or {})
+        elements = typ["elements"] if variant is None else {variant: typ["elements"][variant]}
+        for element in elements.values():
+            props.update(types.get(element).get("properties") or {})
+        return props
+    return typ.get("properties") or {}
+
+
+def _walk(types: _Types, typ: dict, prefix: str, depth: int, stack: tuple, variant: Optional[str] = None) -> Iterator[tuple[str, dict]]:
+    """(path, facts) for every property under ``typ``; read-only subtrees and cycles are not entered."""
+    if depth > _MAX_DEPTH or id(typ) in stack:
+        return
+    stack += (id(typ),)
+    kind = typ["$type"]
+    if kind in ("ObjectType", "DiscriminatedObjectType"):
+        for name, prop in sorted(_object_props(types, typ, variant).items()):
+            child = types.get(prop["type"])
+            facts = _constraint(types, child)
+            flags = prop.get("flags", 0)
+            if flags & _REQUIRED:
+                facts["required"] = True
+            if flags & _READ_ONLY:
+                facts["readOnly"] = True
+            path = f"{prefix}.{name}" if prefix else name
+            yield path, facts
+            if not flags & _READ_ONLY:
+                yield from _walk(types, child, path, depth + 1, stack)
+        extra = typ.get("additionalProperties")
+        if extra is not None and not typ.get("properties"):
+            child = types.get(extra)
+            yield f"{prefix}{{}}", _constraint(types, child)
+            yield from _walk(types, child, f"{prefix}{{}}", depth + 1, stack)
+    elif kind == "ArrayType":
+        child = types.get(typ["itemType"])
+        yield f"{prefix}[]", _constraint(types, child)
+        yield from _walk(types, child, f"{prefix}[]", depth + 1, stack)
+
+
+def _name_facts(types: _Types, arm_type: str) -> dict:
+    body = types.get(types.bodies[arm_type])
+    if body["$type"] == "DiscriminatedObjectType":
+        return {"type": "string", "enum": sorted(body["elements"]), "extensible": False}
+    return _constraint(types, types.get(body["properties"]["name"]["type"]))
+
+
+def extract(types_dir: Path) -> dict:
+    """The facts for every type in :data:`WIRES`, read from ``types_dir`` (the shared azure-types folder)."""
+    loaded: dict[str, _Types] = {}
+
+    def types_for(folder: str) -> _Types:
+        if folder not in loaded:
+            loaded[folder] = _Types(Path(types_dir) / folder / "types.json")
+        return loaded[folder]
+
+    def find(arm_type: str, near: str) -> tuple[_Types, str]:
+        for folder in (near, *(w.folder for w in WIRES.values())):
+            if arm_type in types_for(folder).bodies:
+                return types_for(folder), folder
+        raise KeyError(arm_type)
+
+    out: dict[str, Any] = {}
+    for token, wire in sorted(WIRES.items()):
+        types = types_for(wire.folder)
+        body = types.get(types.bodies[wire.arm_type])
+        paths = dict(_walk(types, body, "", 0, (), variant=wire.fixed_name))
+        if wire.fixed_name is None:
+            paths["name"] = {**_name_facts(types, wire.arm_type), "required": True}
+        parents = {}
+        for param, arm_type in sorted(wire.parents.items()):
+            if arm_type:
+                parent_types, _ = find(arm_type, wire.folder)
+                parents[param] = {"armType": arm_type, **_name_facts(parent_types, arm_type)}
+        out[token] = {
+            "armType": wire.arm_type,
+            "apiVersion": wire.api_version,
+            "source": {"types": f"{wire.folder}/types.json", "spec": _SPECS + wire.spec},
+            "nameParameter": wire.name_param,
+            "fixedName": wire.fixed_name,
+            "parents": parents,
+            "paths": paths,
+        }
+    return {"generatedFrom": TYPES_SOURCE, "types": out}
+
+
+# ---- checking wire inputs ----
+
+@dataclass(frozen=True)
+class Finding:
+    """One input that Azure would refuse (or does not know)."""
+
+    token: str
+    path: str
+    value: Any
+    problem: str
+
+    def __str__(self) -> str:
+        shown = self.value if not isinstance(self.value, str) or len(self.value) < 120 else self.value[:117] + "..."
+        return f"{self.token} {self.path}: {shown!r}: {self.problem}"
+
+
+@lru_cache(maxsize=1)
+def facts() -> dict:
+    """The committed facts (``azure_contract.json``)."""
+    return json.loads(FACTS_FILE.read_text())["types"]
+
+
+def _value_problem(facts_: dict, value: Any) -> Optional[str]:
+    kind = facts_["type"]
+    if kind == "string":
+        if not isinstance(value, str):
+            return f"expected a string, got {type(value).__name__}"
+        if "enum" in facts_ and value not in facts_["enum"]:
+            what = "a documented value" if facts_.get("extensible") else "one of"
+            return f"expected {what} {', '.join(facts_['enum'])}"
+        if len(value) < facts_.get("minLength", 0):
+            return f"shorter than {facts_['minLength']} characters"
+        if "maxLength" in facts_ and len(value) > facts_["maxLength"]:
+            return f"longer than {facts_['maxLength']} characters"
+        if "pattern" in facts_ and not re.search(facts_["pattern"], value):
+            return f"does not match {facts_['pattern']}"
+    elif kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            return f"expected a whole number, got {value!r}"
+        if "minValue" in facts_ and value < facts_["minValue"]:
+            return f"below the minimum {facts_['minValue']}"
+        if "maxValue" in facts_ and value > facts_["maxValue"]:
+            return f"above the maximum {facts_['maxValue']}"
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            return f"expected true or false, got {type(value).__name__}"
+    elif kind == "array":
+        if not isinstance(value, list):
+            return f"expected a list, got {type(value).__name__}"
+        if len(value) < facts_.get("minLength", 0) or ("maxLength" in facts_ and len(value) > facts_["maxLength"]):
+            return f"expected {facts_.get('minLength', 0)} to {facts_.get('maxLength', 'any number of')} items"
+    elif kind in ("object", "map") and not isinstance(value, dict):
+        return f"expected an object, got {type(value).__name__}"
+    return None
+
+
+def _top_level_path(wire: Wire, paths: dict, key: str) -> Optional[str]:
+    arm = wire.renames.get(key, key)
+    if arm in paths and (arm != "properties" or not wire.flattened):
+        return arm
+    if wire.flattened and f"properties.{arm}" in paths:
+        return f"properties.{arm}"
+    return None
+
+
+def check(token: str, inputs: dict, known: Optional[dict] = None) -> list[Finding]:
+    """Every way ``inputs`` (azure-native wire inputs, secrets unwrapped) break Azure's contract for ``token``.
+
+    An empty list for a type we hold no facts for (another provider's resource).
+    """
+    known = facts() if known is None else known
+    if token not in known:
+        return []
+    type_facts = known[token]
+    wire = WIRES[token]
+    paths = type_facts["paths"]
+    found: list[Finding] = []
+    seen: set[str] = set()
+
+    def visit(path: str, value: Any) -> None:
+        if value is None:
+            return
+        facts_ = paths.get(path)
+        if facts_ is None:
+            found.append(Finding(token, path, value, f"not a property of {wire.arm_type}@{wire.api_version}"))
+            return
+        seen.add(path)
+        if facts_.get("readOnly"):
+            found.append(Finding(token, path, value, "read-only: Azure sets it, a request may not"))
+            return
+        problem = _value_problem(facts_, value)
+        if problem:
+            found.append(Finding(token, path, value, problem))
+            return
+        if facts_["type"] == "object":
+            for key, child in value.items():
+                visit(f"{path}.{key}", child)
+        elif facts_["type"] == "map":
+            for child in value.values():
+                visit(f"{path}{{}}", child)
+        elif facts_["type"] == "array":
+            for child in value:
+                visit(f"{path}[]", child)
+
+    for key, value in inputs.items():
+        if key == wire.name_param:
+            visit("name", value)
+        elif key in wire.parents:
+            parent = type_facts["parents"].get(key)
+            problem = parent and value is not None and _value_problem(parent, value)
+            if problem:
+                found.append(Finding(token, key, value, f"{problem} (the name of the {parent['armType']})"))
+        elif key == "location":
+            visit("location", value)
+        else:
+            path = _top_level_path(wire, paths, key)
+            if path is None:
+                found.append(Finding(token, key, value, f"not a property of {wire.arm_type}@{wire.api_version}"))
+            else:
+                visit(path, value)
+    if wire.flattened and "properties" in paths:
+        seen.add("properties")  # azure-native builds the body's properties object from the flattened inputs
+    # "location" is filled by the provider from the resource group; a fixed name is in the URL; azure-native names
+    # a role assignment with a new GUID when the program gives none.
+    seen.add("location")
+    if wire.fixed_name is not None or token == "azure-native:authorization:RoleAssignment":
+        seen.add("name")
+    for path, facts_ in paths.items():
+        if facts_.get("required") and path not in seen and _parent(path) in seen | {""}:
+            found.append(Finding(token, path, None, "required by Azure but not set"))
+    return found
+
+
+def _parent(path: str) -> str:
+    cut = max(path.rfind("."), path.rfind("[]"), path.rfind("{}"))
+    return path[:cut] if cut > 0 else ""
+
+
+def check_plan(registrations) -> list[Finding]:
+    """:func:`check` over every registration of a plan (``plan.Registration`` objects)."""
+    found: list[Finding] = []
+    for r in registrations:
+        if r.custom:
+            found += check(r.type, r.plain_inputs)
+    return found
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """``python -m apim_lastmile.contract <azure-types dir>``: (re)write ``azure_contract.json``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m apim_lastmile.contract <path to shared/azure-types>\n")
+        return 2
+    FACTS_FILE.write_text(json.dumps(extract(Path(args[0])), indent=1, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
