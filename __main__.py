@@ -34,6 +34,14 @@ if env.gateway.capacity is not None:
     gateway_args["capacity"] = env.gateway.capacity
 if env.gateway.service_name:
     gateway_args["service_name"] = env.gateway.service_name
+if env.gateway.external_cache:
+    cache = env.gateway.external_cache
+    gateway_args["external_cache"] = {
+        "connection_string": pulumi.Config().require_secret(cache.connection_string_config_key),
+        "use_from_location": cache.use_from_location,
+    }
+    if cache.redis_resource_id:
+        gateway_args["external_cache"]["redis_resource_id"] = cache.redis_resource_id
 gateway = Gateway(env.gateway.name, gateway_args)
 
 functions = {}

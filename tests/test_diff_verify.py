@@ -30,7 +30,7 @@ def plan_json(project: Path, tmp_path: Path, name: str, capsys) -> Path:
 
 @pytest.fixture
 def changed_project(tmp_path):
-    """The repo's program with one change in dev: the Key Vault backend caches the secret 600 s instead of 300 s."""
+    """The repo's program with one change in dev: the Key Vault backend's legacy service moved to another path."""
     project = tmp_path / "head"
     project.mkdir()
     for name in ("Pulumi.yaml", "__main__.py"):
@@ -38,8 +38,8 @@ def changed_project(tmp_path):
     (project / "stacks").mkdir()
     dev = yaml.safe_load((REPO / "stacks" / "Pulumi.dev.yaml").read_text())
     [legacy] = dev["config"]["apim-lastmile:secretBackends"]
-    assert legacy["cacheSeconds"] == 300
-    legacy["cacheSeconds"] = 600
+    assert legacy["backendUrl"] == "https://httpbin.org/basic-auth/lastmile"
+    legacy["backendUrl"] = "https://httpbin.org/basic-auth/lastmile-v2"
     (project / "stacks" / "Pulumi.dev.yaml").write_text(yaml.safe_dump(dev))
     return project
 
@@ -64,7 +64,8 @@ def test_diff_prints_exactly_the_changed_policy(tmp_path, changed_project, capsy
     removed = [l for l in policy_part.splitlines() if l.startswith("-") and not l.startswith("---")]
     added = [l for l in policy_part.splitlines() if l.startswith("+") and not l.startswith("+++")]
     assert len(removed) == len(added) == 1
-    assert 'duration="300"' in removed[0] and 'duration="600"' in added[0]
+    assert 'base-url="https://httpbin.org/basic-auth/lastmile"' in removed[0]
+    assert 'base-url="https://httpbin.org/basic-auth/lastmile-v2"' in added[0]
 
 
 def test_diff_markdown_and_added_resources(tmp_path, capsys):

@@ -123,7 +123,7 @@ def test_dev_data_lake_policy_asks_storage_for_a_token_and_sends_x_ms_version(de
 def three_kinds(uai: bool):
     def body():
         gw = Gateway("edge", {"resource_group_name": "rg", "publisher_email": "ops@contoso.com", "publisher_name": "Contoso",
-                              "user_assigned_identity": uai})
+                              "user_assigned_identity": uai, "sku": "BasicV2"})  # send-request needs the built-in cache
         SecuredFunctionBackend("orders", {"gateway": gw.ref, "resource_group_name": "rg", "api_path": "orders"})
         KeyVaultSecretBackend("legacy", {"gateway": gw.ref, "resource_group_name": "rg", "api_path": "legacy",
                                          "backend_url": "https://legacy.contoso.com", "username": "svc"})

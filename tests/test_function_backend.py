@@ -204,8 +204,10 @@ def test_gateway_ref_and_protect():
         assert gw.ref is gw.ref
 
     plan = run(body)
-    assert set(captured["ref"]) == {"service_name", "resource_group_name", "principal_id", "gateway_url", "identity_client_id", "identity_type"}
+    assert set(captured["ref"]) == {"service_name", "resource_group_name", "principal_id", "gateway_url", "identity_client_id", "identity_type",
+                                    "sku", "cache"}
     assert captured["ref"]["identity_type"] == "UserAssigned"
+    assert (captured["ref"]["sku"], captured["ref"]["cache"]) == ("Consumption", "none")
     assert plan.one(APIM).plain_inputs["serviceName"] == "apim-contoso-prod"
     assert plan.one(APIM).protect and plan.one(UAI).protect
     assert plan.of_type("random:index/randomString:RandomString") == []

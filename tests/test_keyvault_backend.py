@@ -17,10 +17,13 @@ REF = {"service_name": "apim-contoso", "resource_group_name": "rg", "principal_i
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 
 
-def program(uai=False, **overrides):
+def program(uai=False, sku=None, **overrides):
+    # send-request needs a cache: the Consumption default has none, so those plans run on a v2 tier.
+    sku = sku or ("StandardV2" if overrides.get("delivery") == "send-request" else "Consumption")
+
     def body():
         gw = Gateway("edge", {"resource_group_name": "rg", "publisher_email": "ops@contoso.com", "publisher_name": "Contoso",
-                              "user_assigned_identity": uai})
+                              "user_assigned_identity": uai, "sku": sku})
         KeyVaultSecretBackend("legacy", {"gateway": gw.ref, "resource_group_name": "rg", "api_path": "legacy",
                                          "backend_url": "https://legacy.contoso.com", "username": "svc-apim", **overrides})
     return body

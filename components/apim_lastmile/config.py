@@ -25,7 +25,7 @@ from .api import check_operations
 from .entra_backend import check_backend_url, check_headers, check_role_assignments
 from .errors import ConfigError, LastMileError
 from .function_backend import RUNTIMES
-from .gateway import SKUS
+from .gateway import NO_BUILT_IN_CACHE, SKUS
 from .keyvault_backend import DELIVERIES
 
 PROJECT_KEYS = ("resourceGroup", "gateway", "functionBackends", "secretBackends", "entraBackends", "dataLakeReaders", "protect")
@@ -55,6 +55,17 @@ class ResourceGroupConfig(_Model):
 
 
 
+class ExternalCacheConfig(_Model):
+    """``gateway.externalCache``: an external Redis cache; its connection string (with the access key) lives in the
+    secret config key ``connectionStringConfigKey`` (``pulumi config set --secret``), never in the stack file."""
+
+    connection_string_config_key: str
+    use_from_location: str = "default"
+    redis_resource_id: Optional[str] = None
+
+    _rid = field_validator("redis_resource_id")(lambda cls, v: v if v is None else naming.check_resource_id("redisResourceId", v))
+
+
 class GatewayConfig(_Model):
     """``gateway``: the API Management service (see :class:`apim_lastmile.GatewayArgs`)."""
 
@@ -65,6 +76,7 @@ class GatewayConfig(_Model):
     capacity: Optional[int] = None
     service_name: Optional[str] = None
     user_assigned_identity: bool = False
+    external_cache: Optional[ExternalCacheConfig] = None
 
     @field_validator("name")
     @classmethod
@@ -292,6 +304,29 @@ class EnvironmentConfig(_Model):
     protect: bool = False
 
 
+def secret_config_keys(values: dict[str, Any]) -> set[str]:
+    """The config keys the stack names as holding a secret (a backend's password, the external cache's connection)."""
+    keys = {b.get("secretConfigKey") for b in values.get("secretBackends") or [] if isinstance(b, dict)}
+    gateway = values.get("gateway")
+    cache = gateway.get("externalCache") if isinstance(gateway, dict) else None
+    if isinstance(cache, dict):
+        keys.add(cache.get("connectionStringConfigKey"))
+    return {k for k in keys if isinstance(k, str)}
+
+
+def _check_caches(env: EnvironmentConfig, project: str) -> None:
+    """A send-request backend reads Key Vault on every cache miss: the gateway must have a cache."""
+    if env.gateway.sku not in NO_BUILT_IN_CACHE or env.gateway.external_cache is not None:
+        return
+    for index, backend in enumerate(env.secret_backends):
+        if backend.delivery == "send-request":
+            raise ConfigError(
+                f"{project}:secretBackends[{index}].delivery", backend.delivery,
+                f"the {env.gateway.sku} tier has no built-in cache, so every request would call Key Vault (which throttles "
+                "under load): use delivery named-value, or give the gateway an external cache (gateway.externalCache)",
+            )
+
+
 def _check_unique(env: EnvironmentConfig, project: str) -> None:
     """Backend names and API paths must be unique: APIM rejects a second API on the same path."""
     entries = [(f"functionBackends[{i}]", b) for i, b in enumerate(env.function_backends)]
@@ -312,6 +347,10 @@ def _check_unique(env: EnvironmentConfig, project: str) -> None:
         key = backend.secret_config_key
         if key is not None and key in PROJECT_KEYS:
             raise ConfigError(f"{project}:secretBackends[{index}].secretConfigKey", key, "name a secret config key of its own, e.g. legacyPassword")
+    cache = env.gateway.external_cache
+    if cache is not None and cache.connection_string_config_key in PROJECT_KEYS:
+        raise ConfigError(f"{project}:gateway.externalCache.connectionStringConfigKey", cache.connection_string_config_key,
+                          "name a secret config key of its own, e.g. redisConnection")
 
 
 def _key_path(project: str, loc: tuple) -> str:
@@ -338,8 +377,8 @@ def _expected(error: dict) -> str:
 
 def parse(values: dict[str, Any], project: str = "apim-lastmile") -> EnvironmentConfig:
     """Validate config values (keys without the namespace) or raise :class:`ConfigError`."""
-    referenced = {b.get("secretConfigKey") for b in values.get("secretBackends") or [] if isinstance(b, dict)}
-    values = {k: v for k, v in values.items() if k not in referenced}
+    referenced = secret_config_keys(values)
+    values = {k: v for k, v in values.items() if k not in referenced or k in PROJECT_KEYS}
     unknown = sorted(set(values) - set(PROJECT_KEYS))
     if unknown:
         raise ConfigError(f"{project}:{unknown[0]}", values[unknown[0]], f"unknown config key; known keys: {', '.join(PROJECT_KEYS)}")
@@ -355,6 +394,7 @@ def parse(values: dict[str, Any], project: str = "apim-lastmile") -> Environment
             loc += (original.key,)
         raise ConfigError(_key_path(project, loc), None if first.get("type") == "missing" else value, _expected(first)) from None
     _check_unique(env, project)
+    _check_caches(env, project)
     return env
 
 
@@ -372,4 +412,9 @@ def load(config: Optional[pulumi.Config] = None) -> EnvironmentConfig:
     for full in CONFIG.get():
         if full.startswith(prefix) and full[len(prefix):] not in PROJECT_KEYS:
             values[full[len(prefix):]] = CONFIG.get()[full]
-    return parse(values, config.name)
+    env = parse(values, config.name)
+    for key in sorted(secret_config_keys(values)):
+        if f"{prefix}{key}" in CONFIG.get() and not pulumi.runtime.is_config_secret(f"{prefix}{key}"):
+            raise ConfigError(f"{prefix}{key}", "<plain value hidden>",
+                              f"a secret must be stored encrypted: pulumi config set --secret {prefix}{key} <value>")
+    return env

@@ -1,6 +1,7 @@
 """Gateway: an API Management service whose managed identity carries the last mile."""
 
 
+import re
 from typing import Optional, TypedDict
 
 import pulumi
@@ -25,6 +26,12 @@ SKUS: dict[str, int] = {
     "BasicV2": 1,
     "StandardV2": 1,
 }
+#: Tiers without a built-in cache: only an external (Redis) cache serves cache-lookup/store there.
+#: learn.microsoft.com/azure/api-management/caching-overview: the internal cache is provisioned "in all API
+#: Management service tiers (except the Consumption tier)"; the v2 tiers have one too (BasicV2 250 MB, StandardV2 1 GB).
+NO_BUILT_IN_CACHE = frozenset({"Consumption"})
+#: What a GatewayRef says of the gateway's cache: the built-in one, an external one, or none at all.
+CACHE_KINDS = ("internal", "external", "none")
 
 
 class GatewayRef(TypedDict):
@@ -34,7 +41,9 @@ class GatewayRef(TypedDict):
     ``identity_client_id`` is set only when the last mile uses a user-assigned identity (policies then send
     it as ``client-id``, Key Vault named values as ``identityClientId``). ``identity_type`` (``SystemAssigned``
     or ``UserAssigned``) is optional; when given it is checked against ``identity_client_id``, which catches a
-    client id copied onto the ref of a system-assigned gateway.
+    client id copied onto the ref of a system-assigned gateway. ``sku`` (one of :data:`SKUS`) and ``cache``
+    (``internal``, ``external`` or ``none``) say whether the gateway can cache; without ``cache`` it follows from
+    ``sku`` (no built-in cache on Consumption). A Key Vault backend in ``send-request`` mode needs a cache.
     """
 
     service_name: pulumi.Input[str]
@@ -43,9 +52,27 @@ class GatewayRef(TypedDict):
     identity_client_id: NotRequired[Optional[pulumi.Input[str]]]
     identity_type: NotRequired[str]
     gateway_url: NotRequired[pulumi.Input[str]]
+    sku: NotRequired[str]
+    cache: NotRequired[str]
 
 
 IDENTITY_TYPES = ("SystemAssigned", "UserAssigned")
+
+
+class ExternalCacheArgs(TypedDict, total=False):
+    """An external Redis-compatible cache for the gateway (an ``apimanagement.Cache`` entity).
+
+    - ``connection_string`` (required): a Pulumi secret (``config.require_secret(...)``), e.g.
+      ``<name>.redis.cache.windows.net:6380,password=<key>,ssl=True,abortConnect=False``. APIM reaches an external
+      cache only with an access key (it offers no Microsoft Entra option for it), so the key must stay a secret;
+      a plain string is refused.
+    - ``use_from_location``: ``default`` (every region of the gateway) or an Azure region; it is also the cache id.
+    - ``redis_resource_id``: the cache's Azure resource id, kept as a link in APIM (optional).
+    """
+
+    connection_string: Required[pulumi.Output]
+    use_from_location: str
+    redis_resource_id: str
 
 
 class GatewayArgs(TypedDict, total=False):
@@ -60,6 +87,8 @@ class GatewayArgs(TypedDict, total=False):
     - ``user_assigned_identity``: ``True`` creates a user-assigned identity and makes it the identity of the
       last mile (policies then send ``client-id``); default: the system-assigned identity.
     - ``protect``: protect the service (and identity) from deletion, for production stacks.
+    - ``external_cache``: :class:`ExternalCacheArgs`, an external Redis cache (the only cache a Consumption gateway
+      can have).
     """
 
     resource_group_name: Required[pulumi.Input[str]]
@@ -71,6 +100,31 @@ class GatewayArgs(TypedDict, total=False):
     service_name: str
     user_assigned_identity: bool
     protect: bool
+    external_cache: ExternalCacheArgs
+
+
+def check_external_cache(cache: object, key: str = "external_cache") -> Optional[dict]:
+    """Validate :class:`ExternalCacheArgs`: the connection string must be a Pulumi secret."""
+    if cache is None:
+        return None
+    if not isinstance(cache, dict):
+        raise LastMileError(key, cache, "expected {'connection_string': <a Pulumi secret>, 'use_from_location': 'default'}")
+    unknown = sorted(set(cache) - set(ExternalCacheArgs.__annotations__))
+    if unknown:
+        raise LastMileError(f"{key}.{unknown[0]}", cache[unknown[0]], f"unknown key; expected {', '.join(ExternalCacheArgs.__annotations__)}")
+    connection = cache.get("connection_string")
+    if not isinstance(connection, pulumi.Output):
+        raise LastMileError(
+            f"{key}.connection_string", "<plain value hidden>" if isinstance(connection, str) else connection,
+            "pass the Redis connection string as a Pulumi secret (pulumi.Config().require_secret(...)): it carries the cache's access key",
+        )
+    location = cache.get("use_from_location", "default")
+    if not isinstance(location, str) or not re.fullmatch(r"[a-z0-9]{1,80}", location):
+        raise LastMileError(f"{key}.use_from_location", location, "expected 'default' or an Azure region name such as westeurope")
+    resource_id = cache.get("redis_resource_id")
+    if resource_id is not None:
+        naming.check_resource_id(f"{key}.redis_resource_id", resource_id)
+    return {"connection_string": connection, "use_from_location": location, "redis_resource_id": resource_id}
 
 
 def _validate(name: str, args: GatewayArgs) -> dict:
@@ -100,7 +154,8 @@ def _validate(name: str, args: GatewayArgs) -> dict:
     uai = args.get("user_assigned_identity", False)
     if not isinstance(uai, bool):
         raise LastMileError("user_assigned_identity", uai, "expected True or False")
-    return {"sku": sku, "capacity": capacity, "service_name": service_name, "uai": uai, "protect": bool(args.get("protect", False))}
+    return {"sku": sku, "capacity": capacity, "service_name": service_name, "uai": uai, "protect": bool(args.get("protect", False)),
+            "external_cache": check_external_cache(args.get("external_cache"))}
 
 
 class Gateway(pulumi.ComponentResource):
@@ -148,6 +203,24 @@ class Gateway(pulumi.ComponentResource):
             opts=stateful,
         )
 
+        cache = v["external_cache"]
+        if cache is not None:
+            cache_args = {}
+            if cache["redis_resource_id"]:
+                cache_args["resource_id"] = "https://management.azure.com" + cache["redis_resource_id"]
+            apimanagement.Cache(
+                f"{name}-cache",
+                cache_id=cache["use_from_location"],
+                service_name=service.name,
+                resource_group_name=rg,
+                connection_string=pulumi.Output.secret(cache["connection_string"]),
+                use_from_location=cache["use_from_location"],
+                description="External cache of the gateway (cache-lookup-value / cache-store-value)",
+                opts=pulumi.ResourceOptions(parent=self),
+                **cache_args,
+            )
+        self._sku = v["sku"]
+        self._cache = "external" if cache is not None else ("none" if v["sku"] in NO_BUILT_IN_CACHE else "internal")
         self.service_name = service.name
         self.gateway_url = service.gateway_url
         if identity is not None:
@@ -172,6 +245,8 @@ class Gateway(pulumi.ComponentResource):
                 "principal_id": self.principal_id,
                 "gateway_url": self.gateway_url,
                 "identity_type": "SystemAssigned" if self.identity_client_id is None else "UserAssigned",
+                "sku": self._sku,
+                "cache": self._cache,
             }
             if self.identity_client_id is not None:
                 ref["identity_client_id"] = self.identity_client_id
@@ -210,7 +285,24 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
     url = gateway.get("gateway_url")
     if isinstance(url, str):
         naming.check_https_url(f"{key}.gateway_url", url)
+    sku, cache = gateway.get("sku"), gateway.get("cache")
+    if sku is not None and sku not in SKUS:
+        raise LastMileError(f"{key}.sku", sku, f"expected one of {', '.join(SKUS)}")
+    if cache is not None and cache not in CACHE_KINDS:
+        raise LastMileError(f"{key}.cache", cache, f"expected one of {', '.join(CACHE_KINDS)}")
+    if cache == "internal" and sku in NO_BUILT_IN_CACHE:
+        raise LastMileError(f"{key}.cache", cache, f"the {sku} tier has no built-in cache: say 'external' (with an external cache) or 'none'")
     return gateway  # type: ignore[return-value]
+
+
+def gateway_cache(gateway: GatewayRef) -> Optional[str]:
+    """``internal``, ``external`` or ``none`` as the ref says (or as its ``sku`` implies); ``None`` when unknown."""
+    if gateway.get("cache") is not None:
+        return gateway["cache"]
+    sku = gateway.get("sku")
+    if sku is None:
+        return None
+    return "none" if sku in NO_BUILT_IN_CACHE else "internal"
 
 
 def gateway_url(gateway: GatewayRef) -> pulumi.Output[str]:

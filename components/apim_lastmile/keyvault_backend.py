@@ -15,7 +15,7 @@ from pulumi_azure_native import apimanagement, authorization, keyvault
 from . import naming, policy
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
-from .gateway import GatewayRef
+from .gateway import GatewayRef, gateway_cache
 from .roles import BUILT_IN_ROLES, role_definition_id
 
 try:
@@ -43,7 +43,8 @@ class KeyVaultSecretBackendArgs(TypedDict, total=False):
       32-character ``random.RandomPassword``.
     - ``rotation``: any string (e.g. a date); changing it regenerates a generated password.
     - ``delivery``: ``named-value`` (default: APIM resolves the secret itself, no Key Vault call per request) or
-      ``send-request`` (the policy reads Key Vault on a cache miss, caching ``cache_seconds``, default 300).
+      ``send-request`` (the policy reads Key Vault on a cache miss, caching ``cache_seconds``, default 300; needs a
+      gateway with a cache: any tier but Consumption, or an external cache, else it is refused).
     - ``soft_delete_retention_days``: 7-90, default 90 (new vaults only).
     - ``location``, ``operations``, ``subscription_required``, ``protect``: as for the other backends.
     """
@@ -92,6 +93,8 @@ def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
     delivery = args.get("delivery", "named-value")
     if delivery not in DELIVERIES:
         raise LastMileError("delivery", delivery, f"expected one of {', '.join(DELIVERIES)}")
+    if delivery == "send-request":
+        check_gateway_caches(gateway)
     cache_seconds = args.get("cache_seconds", 300)
     if isinstance(cache_seconds, bool) or not isinstance(cache_seconds, int) or cache_seconds <= 0:
         raise LastMileError("cache_seconds", cache_seconds, "expected a whole number of seconds greater than 0")
@@ -106,6 +109,27 @@ def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
         "retention": retention, "operations": operations, "api_path": api_path, "username": username,
         "subscription_required": bool(args.get("subscription_required", True)), "protect": bool(args.get("protect", False)),
     }
+
+
+def check_gateway_caches(gateway: GatewayRef, key: str = "delivery") -> None:
+    """``send-request`` reads Key Vault on every cache miss: without a cache that is every request, and Key Vault
+    throttles a vault's GETs (a few thousand per 10 seconds), so a gateway without a cache is refused."""
+    cache = gateway_cache(gateway)
+    if cache in ("internal", "external"):
+        return
+    if cache is None:
+        raise LastMileError(
+            key, "send-request",
+            "the GatewayRef does not say whether the gateway has a cache, and send-request reads Key Vault on every cache "
+            "miss: set the ref's 'sku' (e.g. StandardV2) or 'cache' ('internal', 'external' or 'none'), or use delivery "
+            "'named-value'",
+        )
+    raise LastMileError(
+        key, "send-request",
+        f"the gateway's {gateway.get('sku') or 'tier'} has no built-in cache and no external cache is configured, so every "
+        "request would miss the cache and call Key Vault (which throttles under load): use delivery 'named-value', or "
+        "give the gateway an external cache (GatewayArgs external_cache; in stack config gateway.externalCache)",
+    )
 
 
 def vault_name_prefix(name: str) -> str:
