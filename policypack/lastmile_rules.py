@@ -104,7 +104,8 @@ def _function_app(args: ResourceValidationArgs) -> Iterable[str]:
     if str(tls) not in TLS_OK:
         yield f"{args.name}: siteConfig.minTlsVersion must be 1.2 or later (got {tls})"
     ftps = dig(props, "siteConfig", "ftpsState")
-    if ftps != "Disabled":
+    # Flex Consumption (functionAppConfig) has no FTP(S) at all and refuses ftpsState; elsewhere it must be off.
+    if ftps != "Disabled" and not (dig(props, "functionAppConfig") and ftps is None):
         yield f"{args.name}: FTP must be off (siteConfig.ftpsState: Disabled, got {ftps})"
 
 

@@ -24,7 +24,7 @@ from . import audiences, naming
 from .api import check_operations
 from .entra_backend import check_backend_url, check_headers, check_role_assignments
 from .errors import ConfigError, LastMileError
-from .function_backend import RUNTIMES
+from .function_backend import RUNTIMES, check_runtime_version
 from .gateway import NO_BUILT_IN_CACHE, SKUS
 from .keyvault_backend import DELIVERIES
 
@@ -156,6 +156,12 @@ class FunctionBackendConfig(_BackendEntry):
         if v is not None and v not in RUNTIMES:
             raise LastMileError("runtime", v, f"expected one of {', '.join(RUNTIMES)}")
         return v
+
+    @model_validator(mode="after")
+    def _version(self) -> "FunctionBackendConfig":
+        if self.runtime_version is not None:
+            check_runtime_version(self.runtime or "python", self.runtime_version, "runtimeVersion")
+        return self
 
     def args(self) -> dict[str, Any]:
         """The keyword arguments of SecuredFunctionBackendArgs this entry sets (gateway and group aside)."""

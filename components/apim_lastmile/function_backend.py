@@ -12,7 +12,7 @@ import pulumi
 import pulumi_azuread as azuread
 from pulumi_azure_native import apimanagement, authorization, storage, web
 
-from . import naming, policy
+from . import flex, naming, policy
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
@@ -24,8 +24,8 @@ try:
 except ImportError:  # pragma: no cover
     from typing_extensions import NotRequired, Required
 
-#: Runtimes the Flex Consumption plan offers, with the default version we pick.
-RUNTIMES = {"python": "3.11", "node": "20", "dotnet-isolated": "8.0", "java": "17", "powershell": "7.4"}
+#: Runtimes the Flex Consumption plan offers, with the default version we pick (all versions: flex.RUNTIME_VERSIONS).
+RUNTIMES = flex.DEFAULT_VERSIONS
 #: The Function App's deployment container in its storage account.
 DEPLOYMENT_CONTAINER = "app-package"
 INVOKE_ROLE_VALUE = "Function.Invoke"
@@ -72,10 +72,11 @@ def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
     runtime = args.get("runtime") or {"name": "python"}
     if not isinstance(runtime, dict) or runtime.get("name") not in RUNTIMES:
         raise LastMileError("runtime.name", runtime.get("name") if isinstance(runtime, dict) else runtime, f"expected one of {', '.join(RUNTIMES)}")
-    runtime = {"name": runtime["name"], "version": str(runtime.get("version") or RUNTIMES[runtime["name"]])}
+    runtime = {"name": runtime["name"], "version": check_runtime_version(runtime["name"], runtime.get("version"))}
     max_instances = args.get("maximum_instance_count", 40)
-    if isinstance(max_instances, bool) or not isinstance(max_instances, int) or not 1 <= max_instances <= 1000:
-        raise LastMileError("maximum_instance_count", max_instances, "expected a whole number from 1 to 1000")
+    low, high = flex.MAXIMUM_INSTANCE_COUNT
+    if isinstance(max_instances, bool) or not isinstance(max_instances, int) or not low <= max_instances <= high:
+        raise LastMileError("maximum_instance_count", max_instances, f"expected a whole number from {low} to {high}")
     operations = check_operations(args.get("operations"))
     api_path = check_api_path(args.get("api_path"), gateway, name)
     return {
@@ -84,6 +85,21 @@ def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
         "subscription_required": bool(args.get("subscription_required", True)),
         "protect": bool(args.get("protect", False)),
     }
+
+
+def check_runtime_version(name: str, version: object, key: str = "runtime.version") -> str:
+    """The Flex Consumption version of runtime ``name`` (its default when ``version`` is empty)."""
+    if version in (None, ""):
+        return RUNTIMES[name]
+    versions = flex.RUNTIME_VERSIONS[name]
+    if str(version) not in versions:
+        hint = f" (write '{version}.0')" if f"{version}.0" in versions else ""
+        raise LastMileError(
+            key, version,
+            f"Flex Consumption runs {name} {', '.join(versions)}{hint}; "
+            "see az functionapp list-flexconsumption-runtimes --location <region>",
+        )
+    return str(version)
 
 
 class SecuredFunctionBackend(pulumi.ComponentResource):
@@ -257,7 +273,9 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
             site_config={
                 "min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
                 "scm_min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
-                "ftps_state": web.FtpsState.DISABLED,
+                # No ftps_state: Flex Consumption has no FTP(S) at all and refuses the property (flex.py); basic-auth
+                # publishing is turned off below. A dict, not SiteConfigArgs, whose defaults (netFrameworkVersion)
+                # Flex refuses too (pulumi/pulumi-azure-native#4168).
                 "http20_enabled": True,
                 # Identity-based host storage: an account name, never a connection string.
                 "app_settings": [{"name": "AzureWebJobsStorage__accountName", "value": account.name}],
