@@ -37,6 +37,14 @@ def test_committed_facts_are_what_microsofts_types_say():
     assert contract.extract(TYPES_DIR) == committed, "stale azure_contract.json: run python -m apim_lastmile.contract ../shared/azure-types"
 
 
+def test_supplements_name_their_source_and_a_path_the_types_have():
+    committed = json.loads(contract.FACTS_FILE.read_text())["types"]
+    for extra in contract.SUPPLEMENTS:
+        assert extra["path"] in committed[extra["token"]]["paths"], extra
+        assert extra["source"].startswith(("Azure/azure-rest-api-specs specification/", "learn.microsoft.com/")), extra
+        assert contract.facts()[extra["token"]]["paths"][extra["path"]]["supplementedBy"] == extra["source"]
+
+
 def test_every_type_records_its_source_and_api_version():
     for token, facts in contract.facts().items():
         wire = contract.WIRES[token]
@@ -131,6 +139,12 @@ MUTATIONS = [
     ("azure-native:web:WebAppFtpAllowed", "allow", _DELETE, "required by Azure"),
     ("azure-native:authorization:RoleAssignment", "principalType", "Robot", "expected a documented value"),
     ("azure-native:authorization:RoleAssignment", "principalId", _DELETE, "required by Azure"),
+    # Rules the specs state only in words, or Microsoft's docs state (contract.SUPPLEMENTS):
+    ("azure-native:authorization:RoleAssignment", "roleAssignmentName", "reader-role", "does not match"),
+    ("azure-native:keyvault:Vault", "properties.softDeleteRetentionInDays", 5, "below the minimum 7"),
+    ("azure-native:keyvault:Vault", "properties.softDeleteRetentionInDays", 91, "above the maximum 90"),
+    ("azure-native:web:WebApp", "functionAppConfig.scaleAndConcurrency.instanceMemoryMB", 1024, "expected one of 512, 2048, 4096"),
+    ("azure-native:web:WebApp", "functionAppConfig.scaleAndConcurrency.maximumInstanceCount", 1001, "above the maximum 1000"),
     ("azure-native:resources:ResourceGroup", "resourceGroupName", "r" * 91, "longer than 90"),
 ]
 
@@ -241,3 +255,35 @@ def test_lastmile_plan_fails_when_azure_would_refuse_an_input(monkeypatch, capsy
     assert main(["plan", "dev", "--project-dir", str(REPO)]) == 1
     err = capsys.readouterr().err
     assert "Azure would refuse: azure-native:apimanagement:ApiManagementService sku.name: 'Consumption'" in err
+
+
+# ---- role assignments: named like Bicep's guid(scope, principal, role), replaced delete-first ----
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_role_assignments_have_deterministic_names_and_are_replaced_delete_first(plans, stack):
+    from apim_lastmile.roles import assignment_name
+
+    grants = [r for r in plans[stack].registrations if r.type == "azure-native:authorization:RoleAssignment"]
+    assert grants
+    names = set()
+    for grant in grants:
+        inputs = grant.plain_inputs
+        guid = inputs["roleDefinitionId"].rsplit("/", 1)[1]
+        assert inputs["roleAssignmentName"] == assignment_name(inputs["scope"], inputs["principalId"], guid)
+        assert inputs["principalType"] == "ServicePrincipal"  # no PrincipalNotFound for a brand-new identity
+        assert grant.delete_before_replace, f"{grant.name}: a create-first replacement would hit RoleAssignmentExists"
+        names.add(inputs["roleAssignmentName"])
+    assert len(names) == len(grants)
+    again = plan_stack(stack, REPO)
+    assert sorted(r.plain_inputs["roleAssignmentName"] for r in again.registrations
+                  if r.type == "azure-native:authorization:RoleAssignment") == sorted(names)
+
+
+def test_assignment_name_changes_with_principal_scope_and_role():
+    from apim_lastmile.roles import assignment_name
+
+    base = assignment_name("/subscriptions/s/resourceGroups/rg", "11111111-1111-4111-8111-111111111111", "r1")
+    assert base == assignment_name("/subscriptions/S/resourcegroups/RG", "11111111-1111-4111-8111-111111111111".upper(), "R1")
+    assert len({base, assignment_name("/subscriptions/s/resourceGroups/rg2", "11111111-1111-4111-8111-111111111111", "r1"),
+                assignment_name("/subscriptions/s/resourceGroups/rg", "22222222-1111-4111-8111-111111111111", "r1"),
+                assignment_name("/subscriptions/s/resourceGroups/rg", "11111111-1111-4111-8111-111111111111", "r2")}) == 4

@@ -102,6 +102,30 @@ WIRES: dict[str, Wire] = {
 }
 
 
+#: Rules the REST specifications state only in words (descriptions) or that only Microsoft's documentation states;
+#: the generated types cannot carry them, so they are kept here by hand, each with its source.
+SUPPLEMENTS: list[dict[str, Any]] = [
+    {"token": "azure-native:authorization:RoleAssignment", "path": "name",
+     "facts": {"pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},
+     "source": _SPECS + "authorization/resource-manager/Microsoft.Authorization/stable/2022-04-01/"
+               "authorization-RoleAssignmentsCalls.json: roleAssignmentName \"It can be any valid GUID.\""},
+    {"token": "azure-native:keyvault:Vault", "path": "properties.softDeleteRetentionInDays",
+     "facts": {"minValue": 7, "maxValue": 90},
+     "source": _SPECS + "keyvault/resource-manager/Microsoft.KeyVault/stable/2024-11-01/keyvault.json: "
+               "softDeleteRetentionInDays \"It accepts >=7 and <=90.\""},
+    {"token": "azure-native:apimanagement:Cache", "path": "properties.useFromLocation",
+     "facts": {"pattern": "^(default|[a-z0-9]+)$"},
+     "source": _SPECS + "apimanagement/resource-manager/Microsoft.ApiManagement/stable/2024-05-01/apimcaches.json: "
+               "useFromLocation \"should be either 'default' or valid Azure region identifier\""},
+    {"token": "azure-native:web:WebApp", "path": "properties.functionAppConfig.scaleAndConcurrency.instanceMemoryMB",
+     "facts": {"enum": [512, 2048, 4096]},
+     "source": "learn.microsoft.com/azure/azure-functions/flex-consumption-plan#instance-memory"},
+    {"token": "azure-native:web:WebApp", "path": "properties.functionAppConfig.scaleAndConcurrency.maximumInstanceCount",
+     "facts": {"minValue": 1, "maxValue": 1000},
+     "source": "learn.microsoft.com/azure/azure-functions/flex-consumption-plan#limitations (1 to 1000 instances)"},
+]
+
+
 # ---- extraction from the generated types ----
 
 class _Types:
@@ -249,8 +273,13 @@ class Finding:
 
 @lru_cache(maxsize=1)
 def facts() -> dict:
-    """The committed facts (``azure_contract.json``)."""
-    return json.loads(FACTS_FILE.read_text())["types"]
+    """The committed facts (``azure_contract.json``) with :data:`SUPPLEMENTS` applied."""
+    types = json.loads(FACTS_FILE.read_text())["types"]
+    for extra in SUPPLEMENTS:
+        path = types[extra["token"]]["paths"][extra["path"]]
+        path.update(extra["facts"])
+        path["supplementedBy"] = extra["source"]
+    return types
 
 
 def _value_problem(facts_: dict, value: Any) -> Optional[str]:
@@ -270,6 +299,8 @@ def _value_problem(facts_: dict, value: Any) -> Optional[str]:
     elif kind == "integer":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
             return f"expected a whole number, got {value!r}"
+        if "enum" in facts_ and value not in facts_["enum"]:
+            return f"expected one of {', '.join(map(str, facts_['enum']))}"
         if "minValue" in facts_ and value < facts_["minValue"]:
             return f"below the minimum {facts_['minValue']}"
         if "maxValue" in facts_ and value > facts_["maxValue"]:

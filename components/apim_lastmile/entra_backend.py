@@ -9,13 +9,12 @@ import re
 from typing import Mapping, Optional, Sequence, TypedDict
 
 import pulumi
-from pulumi_azure_native import authorization
 
 from . import audiences, naming, policy
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
-from .roles import role_definition_id, role_id, role_name
+from .roles import assign, role_id, role_name
 
 try:
     from typing import Required
@@ -184,14 +183,13 @@ class EntraBackend(pulumi.ComponentResource):
         grants = []
         for logical, (guid, scope) in zip(_grant_names(name, v["grants"]), v["grants"]):
             scope = pulumi.Output.from_input(scope).apply(lambda s, key=logical: naming.check_resource_id(f"{key}.scope", s))
-            grants.append(authorization.RoleAssignment(
+            grants.append(assign(
                 logical,
                 principal_id=gateway["principal_id"],
-                principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
-                role_definition_id=role_definition_id(scope, guid),
+                role_guid=guid,
                 scope=scope,
                 description=f"{name}: APIM calls {v['entry'].name if v['entry'] else v['resource']} as {role_name(guid)}",
-                opts=pulumi.ResourceOptions(parent=self),
+                parent=self,
             ))
 
         # 2. The policy: token for the audience (client-id only for a user-assigned identity), headers, route.

@@ -16,7 +16,7 @@ from . import flex, naming, policy
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
-from .roles import BUILT_IN_ROLES, role_definition_id
+from .roles import BUILT_IN_ROLES, assign
 from .storage import keyless_account_args
 
 try:
@@ -295,14 +295,13 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
         )
         # The host keeps its leases and the deployment package in blobs: Storage Blob Data Owner on
         # this one account (what Functions documents for identity-based AzureWebJobsStorage).
-        authorization.RoleAssignment(
+        assign(
             f"{name}-storage-access",
             principal_id=app.identity.apply(lambda i: i.principal_id),
-            principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
-            role_definition_id=role_definition_id(account.id, BUILT_IN_ROLES["Storage Blob Data Owner"]),
+            role_guid=BUILT_IN_ROLES["Storage Blob Data Owner"],
             scope=account.id,
             description=f"{name}: the function's host storage, reached with its managed identity",
-            opts=self._child,
+            parent=self,
         )
         return app.name, app.default_host_name, app.id
 

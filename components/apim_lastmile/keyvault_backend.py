@@ -16,7 +16,7 @@ from . import naming, policy
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef, gateway_cache
-from .roles import BUILT_IN_ROLES, role_definition_id
+from .roles import BUILT_IN_ROLES, assign
 
 try:
     from typing import Required
@@ -253,14 +253,13 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
         )
 
         # 3. Least privilege: read this one secret, nothing else.
-        grant = authorization.RoleAssignment(
+        grant = assign(
             f"{name}-secret-reader",
             principal_id=gateway["principal_id"],
-            principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
-            role_definition_id=role_definition_id(secret.id, BUILT_IN_ROLES["Key Vault Secrets User"]),
+            role_guid=BUILT_IN_ROLES["Key Vault Secrets User"],
             scope=secret.id,
             description=f"{name}: APIM reads the one secret its basic-auth backend needs",
-            opts=child,
+            parent=self,
         )
 
         # 4. Named values: the per-environment bits, so the policy text is the same everywhere.

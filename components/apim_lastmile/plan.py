@@ -183,6 +183,7 @@ class Registration:
     inputs: dict
     depends_on: list[str]
     outputs: dict = field(default_factory=dict)
+    delete_before_replace: bool = False
 
     @property
     def plain_inputs(self) -> dict:
@@ -211,6 +212,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     inputs=rpc.deserialize_properties(request.object) if request.custom else {},
                     depends_on=sorted(request.dependencies),
                     outputs=dict(self.resources[response.urn].state) if request.custom else {},
+                    delete_before_replace=bool(request.deleteBeforeReplace),
                 )
             )
         return response

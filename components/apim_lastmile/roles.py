@@ -8,9 +8,10 @@ same in every tenant and cloud). Every role id the library grants comes from :da
 from __future__ import annotations
 
 import pulumi
+from pulumi_azure_native import authorization
 
 from .errors import LastMileError
-from .naming import is_guid
+from .naming import is_guid, stable_uuid
 
 #: Narrow, data-plane or read-only roles the library may grant, by their exact built-in name.
 BUILT_IN_ROLES: dict[str, str] = {
@@ -83,3 +84,32 @@ def role_definition_id_at(scope: str, guid: str) -> str:
 def role_definition_id(scope: pulumi.Input[str], guid: str) -> pulumi.Output[str]:
     """:func:`role_definition_id_at` for a scope that may be known only at deploy time (every assignment uses this)."""
     return pulumi.Output.from_input(scope).apply(lambda s: role_definition_id_at(s, guid))
+
+
+def assignment_name(scope: str, principal_id: str, guid: str) -> str:
+    """The role assignment's name: a GUID derived from scope, principal and role, like Bicep's
+    ``guid(scope, principalId, roleId)``. A re-run or a rebuilt state names the same grant the same way, and a new
+    principal (a re-created identity) gets a new name instead of ``RoleAssignmentUpdateNotPermitted``."""
+    return stable_uuid("role-assignment", scope.lower(), principal_id.lower(), guid.lower())
+
+
+def assign(logical_name: str, *, principal_id: pulumi.Input[str], role_guid: str, scope: pulumi.Input[str],
+           description: str, parent: pulumi.Resource) -> authorization.RoleAssignment:
+    """One role assignment to a managed identity, the way every grant of the library is made.
+
+    - ``principalType: ServicePrincipal``: ARM then skips the directory look-up that fails with ``PrincipalNotFound``
+      for an identity created moments before (learn.microsoft.com/azure/role-based-access-control/troubleshooting).
+    - A deterministic name (:func:`assignment_name`), and ``delete_before_replace``: a replacement removes the old
+      grant before making the new one, since ARM refuses a second assignment of the same role to the same principal
+      on the same scope (``RoleAssignmentExists``) whatever its name.
+    """
+    return authorization.RoleAssignment(
+        logical_name,
+        role_assignment_name=pulumi.Output.all(scope, principal_id).apply(lambda v: assignment_name(v[0], v[1], role_guid)),
+        principal_id=principal_id,
+        principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+        role_definition_id=role_definition_id(scope, role_guid),
+        scope=scope,
+        description=description,
+        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
+    )
