@@ -18,6 +18,12 @@ class ConsumerMocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", dict(args.inputs)
 
     def call(self, args):
+        # Adopting an app registration reads it from Entra ID: its token version, and that it has a service principal.
+        if args.token == "azuread:index/getApplication:getApplication":
+            return {"clientId": args.args["clientId"], "apis": [{"requestedAccessTokenVersion": 2}]}
+        if args.token == "azuread:index/getServicePrincipals:getServicePrincipals":
+            return {"servicePrincipals": [{"clientId": c, "objectId": "5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a",
+                                           "appRoleAssignmentRequired": True} for c in args.args["clientIds"]]}
         if args.token == "azure-native:web:getWebApp":
             name = args.args["name"]
             return {"id": f"/subscriptions/x/resourceGroups/rg-team/providers/Microsoft.Web/sites/{name}",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from apim_lastmile import flex
-from apim_lastmile import Gateway, SecuredFunctionBackend
-from apim_lastmile.plan import SUBSCRIPTION_ID, TENANT_ID
+from apim_lastmile import Gateway, SecuredFunctionBackend, flex
+from apim_lastmile.function_backend import token_issuer
+from apim_lastmile.plan import SUBSCRIPTION_ID, TENANT_ID, LastMileMocks
 from apim_lastmile.roles import BUILT_IN_ROLES
 
 from helpers import run
@@ -216,3 +216,59 @@ def test_gateway_ref_and_protect():
     assert plan.one(APIM).protect and plan.one(UAI).protect
     assert plan.of_type("random:index/randomString:RandomString") == []
     assert not [r for r in plan.registrations if r.type == "apim-lastmile:index:Gateway" and r.protect]
+
+
+# ---- tokens: the version, issuer and audience Easy Auth checks must be the ones APIM's token carries ----
+
+@pytest.mark.parametrize("uai", [False, True], ids=["system-assigned", "user-assigned"])
+def test_token_version_issuer_and_audience_agree(uai):
+    """The app registration asks for v2 access tokens, so the token APIM's identity gets (either kind: the resource
+    app decides the version) has iss https://login.microsoftonline.com/<tenant>/v2.0 and aud = the client id; Easy
+    Auth checks exactly that issuer, and the policy asks for exactly an allowed audience."""
+    plan = run(program(uai=uai))
+    client_id = plan.one(APP_REG).outputs["clientId"]
+    assert plan.one(APP_REG).plain_inputs["requestedAccessTokenVersion"] == 2
+    aad = plan.one(AUTH).plain_inputs["identityProviders"]["azureActiveDirectory"]
+    assert aad["registration"]["openIdIssuer"] == token_issuer(TENANT_ID, 2) == f"https://login.microsoftonline.com/{TENANT_ID}/v2.0"
+    resource = policy_doc(plan).find("inbound/authentication-managed-identity").get("resource")
+    assert resource == client_id == aad["registration"]["clientId"] and resource in aad["validation"]["allowedAudiences"]
+
+
+def test_no_traffic_before_entra_can_issue_the_token():
+    """The API policy waits for the service principal (else AADSTS500011) and APIM's app role assignment (else
+    AADSTS501051)."""
+    plan = run(program())
+    depends = plan.one("azure-native:apimanagement:ApiPolicy").depends_on
+    assert plan.one("azuread:index/servicePrincipal:ServicePrincipal").urn in depends
+    assert plan.one("azuread:index/appRoleAssignment:AppRoleAssignment").urn in depends
+
+
+ADOPTED = "6a1f8b7e-2c3d-4e5f-8a9b-0c1d2e3f4a5b"
+
+
+@pytest.mark.parametrize("version, issuer", [(2, f"https://login.microsoftonline.com/{TENANT_ID}/v2.0"), (1, f"https://sts.windows.net/{TENANT_ID}/"),
+                                             (None, f"https://sts.windows.net/{TENANT_ID}/")])
+def test_an_adopted_registration_gets_the_issuer_of_its_token_version(version, issuer):
+    mocks = LastMileMocks({ADOPTED: {"token_version": version}})
+    plan = run(program(app_client_id=ADOPTED), mocks=mocks)
+    aad = plan.one(AUTH).plain_inputs["identityProviders"]["azureActiveDirectory"]
+    assert aad["registration"]["openIdIssuer"] == issuer
+    assert ADOPTED in aad["validation"]["allowedAudiences"]
+
+
+def test_an_adopted_registration_without_a_service_principal_fails_at_deploy_time():
+    mocks = LastMileMocks({ADOPTED: {"service_principal": False}})
+    with pytest.raises(ValueError) as err:  # Pulumi wraps the LastMileError raised in the apply, message intact
+        run(program(app_client_id=ADOPTED), mocks=mocks)
+    assert f"app_client_id: got '{ADOPTED}'; this app registration has no service principal" in str(err.value)
+    assert "AADSTS500011" in str(err.value) and f"az ad sp create --id {ADOPTED}" in str(err.value)
+
+
+def test_an_adopted_registration_that_requires_assignment_is_warned_about(monkeypatch):
+    warnings = []
+    monkeypatch.setattr("pulumi.log.warn", lambda msg, resource=None, *a, **k: warnings.append(msg))
+    run(program(app_client_id=ADOPTED), mocks=LastMileMocks({ADOPTED: {"assignment_required": True}}))
+    assert any("AADSTS501051" in w and ADOPTED in w for w in warnings), warnings
+    warnings.clear()
+    run(program(app_client_id=ADOPTED), mocks=LastMileMocks({ADOPTED: {"assignment_required": False}}))
+    assert not any("AADSTS501051" in w for w in warnings)

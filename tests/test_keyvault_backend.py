@@ -8,7 +8,7 @@ from lxml import etree
 from pulumi.runtime import rpc
 
 from apim_lastmile import Gateway, KeyVaultSecretBackend, LastMileError
-from apim_lastmile.keyvault_backend import vault_name_prefix
+from apim_lastmile.keyvault_backend import RBAC_PROPAGATION_WAIT, vault_name_prefix
 from apim_lastmile.naming import KEY_VAULT, SUFFIX_LENGTH
 
 from helpers import registered, run
@@ -120,6 +120,12 @@ def test_named_value_mode(named_value_plan):
     assert password.plain_inputs["secret"] is True and "value" not in password.plain_inputs
     grant = plan.one("azure-native:authorization:RoleAssignment")
     assert grant.urn in password.depends_on
+    # RBAC takes minutes to take effect and APIM reads the secret on create: a wait sits between the two, and runs
+    # again whenever the grant is re-made.
+    wait = plan.one("time:index/sleep:Sleep")
+    assert wait.urn in password.depends_on and grant.urn in wait.depends_on
+    assert wait.plain_inputs["createDuration"] == RBAC_PROPAGATION_WAIT == "120s"
+    assert wait.plain_inputs["triggers"] == {"grant": grant.outputs["id"]}
     assert nv["legacy-username"].plain_inputs == {**nv["legacy-username"].plain_inputs, "value": "svc-apim", "secret": False}
 
 

@@ -87,6 +87,28 @@ def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
     }
 
 
+def _field(result: object, key: str) -> object:
+    """A field of a data-source result, whether Output.all handed it back as a typed object or a dict."""
+    return result.get(key) if isinstance(result, dict) else getattr(result, key, None)
+
+
+def token_version_of(apis: Sequence) -> int:
+    """The access token version an app registration's ``api`` block asks for (1 when unset, as Entra ID does)."""
+    for api in apis or ():
+        version = _field(api, "requested_access_token_version")
+        if version:
+            return int(version)
+    return 1
+
+
+def token_issuer(tenant_id: str, version: int) -> str:
+    """The ``iss`` of an access token of ``version`` (learn.microsoft.com/entra/identity-platform/access-tokens): the
+    resource app's ``requestedAccessTokenVersion`` decides it, whichever identity (system- or user-assigned) asks."""
+    if version == 2:
+        return f"https://login.microsoftonline.com/{tenant_id}/v2.0"
+    return f"https://sts.windows.net/{tenant_id}/"
+
+
 def check_runtime_version(name: str, version: object, key: str = "runtime.version") -> str:
     """The Flex Consumption version of runtime ``name`` (its default when ``version`` is empty)."""
     if version in (None, ""):
@@ -121,8 +143,13 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
         rg = args["resource_group_name"]
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
 
-        # 1. Identity: who may get a token for this function.
-        client_id = pulumi.Output.from_input(v["client_id"]) if v["client_id"] else self._app_registration(gateway)
+        # 1. Identity: who may get a token for this function, and the token version (hence issuer) it gets.
+        if v["client_id"]:
+            client_id = pulumi.Output.from_input(v["client_id"])
+            token_version, identity_ready = self._adopted_app(v["client_id"]), []
+        else:
+            client_id, identity_ready = self._app_registration(gateway)
+            token_version = pulumi.Output.from_input(2)
 
         # 2. The function itself, created or adopted.
         if v["app_name"] is None:
@@ -149,7 +176,8 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
                     "enabled": True,
                     "registration": {
                         "client_id": client_id,
-                        "open_id_issuer": pulumi.Output.concat("https://login.microsoftonline.com/", client.tenant_id, "/v2.0"),
+                        # The issuer of the tokens the app's registration gets: Easy Auth checks it (token_issuer).
+                        "open_id_issuer": pulumi.Output.all(client.tenant_id, token_version).apply(lambda t: token_issuer(*t)),
                     },
                     "validation": {
                         "allowed_audiences": [client_id, pulumi.Output.concat("api://", client_id)],
@@ -184,7 +212,9 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
         self.api_url = publish_api(
             name, self, gateway, v["api_path"], v["operations"], self.policy_xml,
             display_name=f"{name} (Azure Function)", subscription_required=v["subscription_required"],
-            depends_on=[backend],
+            # No traffic before the token can be issued: no service principal is AADSTS500011, no app role
+            # assignment AADSTS501051.
+            depends_on=[backend, *identity_ready],
         )
         self.function_app_name = app_name
         self.function_url = pulumi.Output.concat("https://", host, "/api")
@@ -196,8 +226,33 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
             }
         )
 
-    def _app_registration(self, gateway: GatewayRef) -> pulumi.Output[str]:
-        """An app registration only the gateway's identity can get tokens for; returns its client id."""
+    def _adopted_app(self, client_id: str) -> pulumi.Output[int]:
+        """The token version of an adopted app registration, after checking at deploy time (preview included) that
+        APIM can get a token for it: a service principal in the tenant, else every call fails with AADSTS500011."""
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        app = azuread.get_application_output(client_id=client_id, opts=invoke)
+        principals = azuread.get_service_principals_output(client_ids=[client_id], ignore_missing=True, opts=invoke)
+
+        def check(values) -> int:
+            apis, found = values
+            if not found:
+                raise LastMileError(
+                    "app_client_id", client_id,
+                    "this app registration has no service principal in the tenant, so APIM's token request would fail with "
+                    f"AADSTS500011 (resource principal not found): create one with az ad sp create --id {client_id}",
+                )
+            if _field(found[0], "app_role_assignment_required"):
+                pulumi.log.warn(
+                    f"app_client_id {client_id}: its service principal requires an app role assignment; assign one to the "
+                    "gateway's identity, or Entra ID refuses APIM's token with AADSTS501051", self,
+                )
+            return token_version_of(apis)
+
+        return pulumi.Output.all(app.apis, principals.service_principals).apply(check)
+
+    def _app_registration(self, gateway: GatewayRef) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
+        """An app registration only the gateway's identity can get tokens for; returns its client id and the
+        resources that must exist before APIM asks for a token (service principal, app role assignment)."""
         name = self._name
         app = azuread.ApplicationRegistration(
             f"{name}-app",
@@ -222,14 +277,14 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
         principal = azuread.ServicePrincipal(
             f"{name}-sp", client_id=app.client_id, app_role_assignment_required=True, opts=self._child
         )
-        azuread.AppRoleAssignment(
+        assignment = azuread.AppRoleAssignment(
             f"{name}-apim-invoke",
             app_role_id=role.role_id,
             principal_object_id=gateway["principal_id"],
             resource_object_id=principal.object_id,
             opts=self._child,
         )
-        return app.client_id
+        return app.client_id, [principal, assignment]
 
     def _function_app(self, rg, location, v: dict) -> tuple:
         """A Flex Consumption Function App that reaches its storage with its own identity (no keys)."""

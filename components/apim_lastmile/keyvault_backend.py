@@ -10,6 +10,7 @@ from typing import Optional, Sequence, TypedDict
 
 import pulumi
 import pulumi_random as random
+import pulumiverse_time as time
 from pulumi_azure_native import apimanagement, authorization, keyvault
 
 from . import naming, policy
@@ -26,6 +27,11 @@ except ImportError:  # pragma: no cover
 DELIVERIES = ("named-value", "send-request")
 KEY_VAULT_AUDIENCE = "https://vault.azure.net"
 KEY_VAULT_API_VERSION = "7.4"
+#: How long APIM's Key Vault named value waits after its role assignment. Azure RBAC takes "up to 10 minutes" to
+#: take effect (learn.microsoft.com/azure/role-based-access-control/troubleshooting), and APIM reads the secret when
+#: the named value is created, so without a wait the first `pulumi up` fails and the second succeeds
+#: (hashicorp/terraform-provider-azurerm#19255); two minutes covers the usual case, as Terraform's time_sleep does.
+RBAC_PROPAGATION_WAIT = "120s"
 _SECRET_VAR = "lastmileSecret"
 _RESPONSE_VAR = "lastmileVaultResponse"
 
@@ -273,9 +279,14 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
             key_vault = {"secret_identifier": secret_uri}
             if identity_client_id is not None:
                 key_vault["identity_client_id"] = identity_client_id
+            # APIM reads the secret on create: wait for the role to take effect (again whenever the grant is re-made).
+            propagated = time.Sleep(
+                f"{name}-rbac-propagation", create_duration=RBAC_PROPAGATION_WAIT, triggers={"grant": grant.id},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[grant]),
+            )
             password = apimanagement.NamedValue(
                 f"{name}-nv-password", named_value_id=nv["password"], display_name=nv["password"], secret=True,
-                key_vault=key_vault, opts=pulumi.ResourceOptions(parent=self, depends_on=[grant]), **apim,
+                key_vault=key_vault, opts=pulumi.ResourceOptions(parent=self, depends_on=[grant, propagated]), **apim,
             )
             named.append(password)
             self.named_value_id = password.id

@@ -83,7 +83,15 @@ def mask_secrets(value: Any) -> Any:
 
 
 class LastMileMocks(pulumi_mocks.Mocks):
-    """Answers resource registrations and data-source calls the way Azure would, deterministically."""
+    """Answers resource registrations and data-source calls the way Azure would, deterministically.
+
+    ``directory`` describes existing app registrations by client id, for programs that adopt one:
+    ``{"token_version": 1 or 2 (default 2), "service_principal": bool (default True), "assignment_required": bool}``.
+    """
+
+    def __init__(self, directory: Optional[dict[str, dict]] = None) -> None:
+        super().__init__()
+        self.directory = directory or {}
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
         inputs = _plain(args.inputs)
@@ -158,6 +166,16 @@ class LastMileMocks(pulumi_mocks.Mocks):
                 "defaultHostName": f"{name}.azurewebsites.net",
                 "identity": {"type": "SystemAssigned", "principalId": fake_guid("site", name)},
             }
+        if args.token == "azuread:index/getApplication:getApplication":
+            client_id = args.args.get("clientId", "")
+            app = self.directory.get(client_id, {})
+            return {"clientId": client_id, "objectId": fake_guid("app", client_id), "displayName": f"app {client_id}",
+                    "apis": [{"requestedAccessTokenVersion": app.get("token_version", 2)}]}
+        if args.token == "azuread:index/getServicePrincipals:getServicePrincipals":
+            found = [c for c in args.args.get("clientIds", []) if self.directory.get(c, {}).get("service_principal", True)]
+            return {"clientIds": found, "objectIds": [fake_guid("sp", c) for c in found], "servicePrincipals": [
+                {"clientId": c, "objectId": fake_guid("sp", c), "displayName": f"app {c}",
+                 "appRoleAssignmentRequired": self.directory.get(c, {}).get("assignment_required", False)} for c in found]}
         if args.token == "azure-native:keyvault:getVault":
             name = args.args.get("vaultName", "vault")
             rg = args.args.get("resourceGroupName", "rg")
@@ -263,7 +281,8 @@ def _reset_runtime() -> None:
 
 
 def run(program: Callable[[], Any], *, project: str = "apim-lastmile", stack: str = "dev",
-        config: Optional[dict[str, Any]] = None, secret_keys: Optional[list[str]] = None) -> Plan:
+        config: Optional[dict[str, Any]] = None, secret_keys: Optional[list[str]] = None,
+        mocks: Optional[LastMileMocks] = None) -> Plan:
     """Run ``program`` under :class:`LastMileMocks` and return the :class:`Plan` it declared.
 
     ``config`` maps full keys (``apim-lastmile:gateway``) to values; non-strings are JSON-encoded as
@@ -275,7 +294,7 @@ def run(program: Callable[[], Any], *, project: str = "apim-lastmile", stack: st
     _reset_runtime()
     flat = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()}
     pulumi.runtime.set_all_config(flat, secret_keys or [])
-    mocks = LastMileMocks()
+    mocks = mocks or LastMileMocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     root = pulumi.runtime.get_root_resource()
