@@ -229,3 +229,29 @@ def test_plain_secret_value_is_refused_and_not_echoed():
     assert "secret_value" in str(err.value) and "hunter2" not in str(err.value)
     assert "require_secret" in str(err.value)
     assert registered() == []
+
+
+def test_policy_waits_for_every_named_value_it_references(mode_plan):
+    """APIM validates {{named value}} references when a policy is written ("Cannot find a property ..."): the policy
+    depends on each named value it names."""
+    import re
+
+    _, plan = mode_plan
+    policy_res = plan.one("azure-native:apimanagement:ApiPolicy")
+    referenced = set(re.findall(r"\{\{([^{}]+)\}\}", policy_res.plain_inputs["value"]))
+    named = {r.plain_inputs["namedValueId"]: r.urn for r in plan.of_type("azure-native:apimanagement:NamedValue")}
+    assert referenced and referenced <= set(named)
+    assert {named[n] for n in referenced} <= set(policy_res.depends_on)
+
+
+def test_generated_vault_and_apim_names_end_in_a_random_suffix(named_value_plan):
+    """Key Vaults and APIM services are soft-deleted, and their names stay taken while they are (vault: the retention
+    days, unpurgeable with purge protection; APIM: 48 hours). Generated names end in a pulumi-random suffix, which a
+    destroyed stack loses, so the next `up` gets fresh names instead of VaultAlreadyExists /
+    ServiceAlreadyExistsInSoftDeletedState."""
+    plan = named_value_plan
+    suffixes = {r.parent.rsplit("::", 1)[1]: r.outputs["result"] for r in plan.of_type("random:index/randomString:RandomString")}
+    assert plan.one("azure-native:keyvault:Vault").plain_inputs["vaultName"] == vault_name_prefix("legacy") + suffixes["legacy"]
+    assert plan.one("azure-native:apimanagement:ApiManagementService").plain_inputs["serviceName"] == "apim-edge-" + suffixes["edge"]
+    for r in plan.of_type("random:index/randomString:RandomString"):
+        assert r.plain_inputs["length"] == SUFFIX_LENGTH and r.plain_inputs["special"] is False
