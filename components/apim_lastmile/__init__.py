@@ -7,13 +7,14 @@ from . import audiences, policy
 from .entra_backend import EntraBackend, EntraBackendArgs, RoleAssignmentSpec
 from .errors import ConfigError, LastMileError, PolicyError
 from .function_backend import SecuredFunctionBackend, SecuredFunctionBackendArgs
-from .gateway import Gateway, GatewayArgs, GatewayRef
+from .gateway import ExternalCacheArgs, Gateway, GatewayArgs, GatewayRef
 from .keyvault_backend import KeyVaultSecretBackend, KeyVaultSecretBackendArgs
 
 __all__ = [
     "ConfigError",
     "EntraBackend",
     "EntraBackendArgs",
+    "ExternalCacheArgs",
     "Gateway",
     "GatewayArgs",
     "GatewayRef",
