@@ -62,7 +62,7 @@ def test_valid_config_parses_with_defaults():
         ("functionBackends.0.name", "n" * 41, "apim-lastmile:functionBackends[0].name", "n" * 41),
         ("functionBackends.1.name", "orders", "apim-lastmile:functionBackends[1].name", "already used"),
         ("functionBackends.0.runtime", "cobol", "apim-lastmile:functionBackends[0].runtime", "cobol"),
-        ("resourceGroup.name", "r" * 91, "apim-lastmile:resourceGroup.name", "r" * 91),
+        ("resourceGroup.name", "r" * 91, "apim-lastmile:resourceGroup.name", "(93 chars)"),  # long values are cut
     ],
 )
 def test_bad_config_names_the_key_and_value(path, value, key, shown):

@@ -205,7 +205,7 @@ def kv(**overrides):
         ({"key_vault_name": "kv--double"}, "key_vault_name", "kv--double"),
         ({"key_vault_name": "k" * 25}, "key_vault_name", "k" * 25),
         ({"secret_name": "bad_name"}, "secret_name", "bad_name"),
-        ({"secret_name": "s" * 128}, "secret_name", "s" * 128),
+        ({"secret_name": "s" * 128}, "secret_name", "(130 chars)"),
         ({"backend_url": "http://legacy.contoso.com"}, "backend_url", "http://legacy.contoso.com"),
         ({"username": ""}, "username", "''"),
         ({"username": "   "}, "username", "'   '"),

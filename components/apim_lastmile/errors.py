@@ -9,6 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 
+#: Values longer than this are cut in messages: an error names the value, it does not reprint a document.
+MAX_SHOWN = 80
+
+
+def show(value: Any) -> str:
+    """How a value appears in an error: its repr, cut to :data:`MAX_SHOWN` characters; an Output (known only at
+    deploy time) as ``<an Output>`` rather than ``<pulumi.output.Output object at 0x...>``."""
+    if type(value).__name__ == "Output" and type(value).__module__.startswith("pulumi"):
+        return "<an Output: a value known only at deploy time>"
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 14] + f"... ({len(text)} chars)"
+
+
 class LastMileError(ValueError):
     """Bad input to apim-lastmile: names the argument or config key, the value and what is valid."""
 
@@ -16,7 +29,7 @@ class LastMileError(ValueError):
         self.key = key
         self.value = value
         self.expected = expected
-        super().__init__(f"{key}: got {value!r}; {expected}")
+        super().__init__(f"{key}: got {show(value)}; {expected}")
 
 
 class PolicyError(LastMileError):
