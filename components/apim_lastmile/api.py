@@ -14,6 +14,28 @@ from .gateway import GatewayRef, check_gateway_ref, gateway_url
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _URL_TEMPLATE = re.compile(r"^/[A-Za-z0-9._~{}*/-]*$")
+#: A template parameter: ``{name}``, or ``{*name}`` for the rest of the path (declared as ``name``).
+_PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_-]{0,63})\}")
+#: APIM: "Maximum number of operations per API: 100" (learn.microsoft.com/azure/azure-resource-manager/management/
+#: azure-subscription-service-limits#api-management-limits, 2025 tables, every tier).
+MAX_OPERATIONS = 100
+
+
+def template_parameters(template: str, key: str = "url_template") -> list[str]:
+    """The parameter names of an operation's URL template, in order. APIM refuses an operation whose template
+    parameters are not all declared ("All template parameters used in the UriTemplate must be defined in the
+    Operation", Azure/azure-sdk-for-net#35802): :func:`publish_api` declares each one."""
+    names: list[str] = []
+    for match in _PARAM.finditer(template):
+        if match.group(1) and match.end() != len(template):
+            raise LastMileError(key, template, "a {*name} parameter takes the rest of the path: put it last")
+        names.append(match.group(2))
+    if "{" in _PARAM.sub("", template) or "}" in _PARAM.sub("", template):
+        raise LastMileError(key, template, "template parameters are {name} or {*name} (letters, digits, '_' or '-'), braces balanced")
+    lowered = [n.lower() for n in names]
+    if len(set(lowered)) != len(lowered):
+        raise LastMileError(key, template, "each template parameter name may appear once (APIM compares them case-insensitively)")
+    return names
 
 
 class Operation(TypedDict):
@@ -33,20 +55,29 @@ def check_operations(operations: Optional[Sequence[Operation]], key: str = "oper
         return default_operations()
     if isinstance(operations, (str, bytes)) or not isinstance(operations, Sequence) or not operations:
         raise LastMileError(key, operations, "expected a non-empty list of {'method': ..., 'url_template': ...}")
-    seen: set[tuple[str, str]] = set()
+    if len(operations) > MAX_OPERATIONS:
+        raise LastMileError(key, f"{len(operations)} operations", f"APIM allows at most {MAX_OPERATIONS} operations per API")
+    ids: dict[str, int] = {}
     for index, op in enumerate(operations):
         where = f"{key}[{index}]"
         if not isinstance(op, dict):
             raise LastMileError(where, op, "expected {'method': 'GET', 'url_template': '/items/{id}'}")
+        unknown = sorted(set(op) - {"method", "url_template"})
+        if unknown:
+            raise LastMileError(f"{where}.{unknown[0]}", op[unknown[0]], "unknown key; an operation has method and url_template")
         method = op.get("method")
         if method not in HTTP_METHODS:
             raise LastMileError(f"{where}.method", method, f"expected one of {', '.join(HTTP_METHODS)}")
         template = op.get("url_template")
-        if not isinstance(template, str) or not _URL_TEMPLATE.match(template) or len(template) > 1000:
+        if not isinstance(template, str) or not _URL_TEMPLATE.match(template) or len(template) > 1000 or "//" in template:
             raise LastMileError(f"{where}.url_template", template, "expected a path starting with '/', e.g. /items/{id} or /*")
-        if (method, template) in seen:
-            raise LastMileError(where, op, "this method and url_template are listed twice")
-        seen.add((method, template))
+        template_parameters(template, f"{where}.url_template")
+        op_id = _operation_id(method, template)
+        if op_id in ids:
+            other = ids[op_id]
+            raise LastMileError(where, op, f"the same operation as {key}[{other}] to APIM (its id {op_id!r} is case-insensitive "
+                                           "and ignores punctuation): merge them or change the path")
+        ids[op_id] = index
     return list(operations)
 
 
@@ -68,11 +99,14 @@ def check_backend_basics(kind: str, name: str, args: object, needs_resource_grou
 
 
 def check_api_path(path: object, gateway: GatewayRef, owner: str, key: str = "api_path") -> str:
-    """Validate ``path`` and claim it on ``gateway`` for ``owner`` (a second claim is an error)."""
+    """Validate ``path`` and claim it, and the API id ``owner``, on ``gateway`` (a second claim is an error; APIM ids
+    and paths are case-insensitive)."""
     if isinstance(path, str) and path.startswith("/"):
         raise LastMileError(key, path, "an API path has no leading '/': write 'orders', not '/orders'")
     naming.API_PATH.check(key, path)
-    naming.API_PATHS.claim(naming.gateway_key(gateway["service_name"]), path, owner, key)
+    gateway_key = naming.gateway_key(gateway["service_name"])
+    naming.API_PATHS.claim(gateway_key, path, owner, key)
+    naming.API_PATHS.claim(("api id", gateway_key), owner, owner, "name", what="API id")
     return path  # type: ignore[return-value]
 
 
@@ -117,6 +151,7 @@ def publish_api(
             display_name=f"{op['method']} {op['url_template']}",
             method=op["method"],
             url_template=op["url_template"],
+            template_parameters=[{"name": p, "type": "string", "required": True} for p in template_parameters(op["url_template"])],
             opts=child,
             **common,
         )

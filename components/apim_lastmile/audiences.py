@@ -8,7 +8,7 @@ names the Microsoft Learn page its facts come from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional
 
 from .errors import LastMileError
@@ -30,6 +30,8 @@ class Audience:
     source: str
     headers: Mapping[str, str] = field(default_factory=dict)
     note: str = ""
+    #: Where the service's token may travel (public cloud): DNS suffixes (".vault.azure.net") or exact hosts.
+    hosts: tuple[str, ...] = ()
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -47,6 +49,7 @@ CATALOGUE: dict[str, Audience] = {
     for a in (
         Audience(
             "storage", "https://storage.azure.com/",
+            hosts=(".blob.core.windows.net", ".dfs.core.windows.net", ".queue.core.windows.net", ".table.core.windows.net", ".file.core.windows.net", ".storage.azure.net"),
             read_roles=("Storage Blob Data Reader",), write_roles=("Storage Blob Data Contributor",),
             headers={"x-ms-version": STORAGE_API_VERSION},
             source=_LEARN + "storage/blobs/authorize-access-azure-active-directory (blob and Data Lake Gen2 endpoints; "
@@ -54,42 +57,50 @@ CATALOGUE: dict[str, Audience] = {
         ),
         Audience(
             "arm", "https://management.azure.com/",
+            hosts=("management.azure.com",),
             read_roles=("Reader",), write_roles=(),
             source=_LEARN + "azure-resource-manager/management/manage-resources-rest",
             note="no generic write role is granted: writes need the resource type's own role, never Contributor",
         ),
         Audience(
             "keyvault", "https://vault.azure.net",
+            hosts=(".vault.azure.net",),
             read_roles=("Key Vault Secrets User",), write_roles=("Key Vault Secrets Officer",),
             source=_LEARN + "key-vault/general/authentication and key-vault/general/rbac-guide",
         ),
         Audience(
             "servicebus", "https://servicebus.azure.net",
+            hosts=(".servicebus.windows.net",),
             read_roles=("Azure Service Bus Data Receiver",), write_roles=("Azure Service Bus Data Sender",),
             source=_LEARN + "service-bus-messaging/service-bus-managed-service-identity",
         ),
         Audience(
             "eventhubs", "https://eventhubs.azure.net",
+            hosts=(".servicebus.windows.net",),
             read_roles=("Azure Event Hubs Data Receiver",), write_roles=("Azure Event Hubs Data Sender",),
             source=_LEARN + "event-hubs/authenticate-managed-identity",
         ),
         Audience(
             "cognitiveservices", "https://cognitiveservices.azure.com",
+            hosts=(".cognitiveservices.azure.com", ".api.cognitive.microsoft.com"),
             read_roles=("Cognitive Services User",), write_roles=("Cognitive Services User",),
             source=_LEARN + "ai-services/authentication#authenticate-with-microsoft-entra-id",
         ),
         Audience(
             "openai", "https://cognitiveservices.azure.com",
+            hosts=(".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com"),
             read_roles=("Cognitive Services OpenAI User",), write_roles=("Cognitive Services OpenAI Contributor",),
             source=_LEARN + "ai-services/openai/how-to/role-based-access-control",
         ),
         Audience(
             "machinelearning", "https://ml.azure.com",
+            hosts=(".inference.ml.azure.com", ".api.azureml.ms"),
             read_roles=("AzureML Data Scientist",), write_roles=("AzureML Data Scientist",),
             source=_LEARN + "machine-learning/how-to-authenticate-online-endpoint (score action, Microsoft Entra token)",
         ),
         Audience(
             "logicapps", "https://management.azure.com/",
+            hosts=("management.azure.com",),
             read_roles=("Logic App Operator",), write_roles=("Logic App Contributor",),
             source=_LEARN + "logic-apps/logic-apps-securing-a-logic-app#access-to-logic-app-operations",
             note="reached through Resource Manager (workflows/triggers/run); a Standard logic app behind Easy Auth is "
@@ -97,12 +108,34 @@ CATALOGUE: dict[str, Audience] = {
         ),
         Audience(
             "sql", "https://database.windows.net/",
+            hosts=(".database.windows.net",),
             read_roles=(), write_roles=(),
             source=_LEARN + "azure-sql/database/authentication-aad-configure#create-contained-users-mapped-to-azure-ad-identities",
             note="Azure SQL grants data access inside the database, not with Azure RBAC: "
                  "CREATE USER [<apim service or identity name>] FROM EXTERNAL PROVIDER; ALTER ROLE db_datareader ADD MEMBER [...]",
         ),
     )
+}
+
+
+def _merge(entries: list[Audience]) -> Audience:
+    """One entry for services that share a token audience (cognitiveservices and openai; arm and logicapps): the
+    union of their roles and hosts, so an audience written out is never looser than its catalogue names."""
+    if len(entries) == 1:
+        return entries[0]
+    first = entries[0]
+    return replace(
+        first, name="/".join(e.name for e in entries),
+        read_roles=tuple(dict.fromkeys(r for e in entries for r in e.read_roles)),
+        write_roles=tuple(dict.fromkeys(r for e in entries for r in e.write_roles)),
+        hosts=tuple(dict.fromkeys(h for e in entries for h in e.hosts)),
+    )
+
+
+#: Catalogue entries by their token audience (lower case, no trailing slash).
+_BY_RESOURCE: dict[str, Audience] = {
+    resource: _merge([e for e in CATALOGUE.values() if e.resource.lower().rstrip("/") == resource])
+    for resource in {e.resource.lower().rstrip("/") for e in CATALOGUE.values()}
 }
 
 
@@ -125,7 +158,9 @@ def resolve(value: object, key: str = "audience") -> tuple[str, Optional[Audienc
     if isinstance(value, str) and (value.startswith("https://") or value.startswith("api://")):
         rest = value.split("://", 1)[1]
         if rest.strip("/") and not any(c.isspace() for c in value) and len(value) <= 2048:
-            return value, None
+            # A known service's audience written out is that service: same roles, same hosts, no way around them.
+            known = _BY_RESOURCE.get(value.lower().rstrip("/"))
+            return value, known
     if is_guid(value):
         return str(value).lower(), None
     if isinstance(value, str) and value.startswith("http://"):

@@ -26,7 +26,7 @@ from .entra_backend import check_backend_url, check_headers, check_role_assignme
 from .errors import ConfigError, LastMileError
 from .function_backend import RUNTIMES, check_runtime_version
 from .gateway import NO_BUILT_IN_CACHE, SKUS
-from .keyvault_backend import DELIVERIES
+from .keyvault_backend import DELIVERIES, check_username
 
 PROJECT_KEYS = ("resourceGroup", "gateway", "functionBackends", "secretBackends", "entraBackends", "dataLakeReaders", "protect")
 
@@ -200,12 +200,7 @@ class SecretBackendConfig(_BackendEntry):
     _vault = field_validator("key_vault_name")(lambda cls, v: _rule(naming.KEY_VAULT)(v))
     _secret = field_validator("secret_name")(lambda cls, v: _rule(naming.KEY_VAULT_SECRET)(v))
 
-    @field_validator("username")
-    @classmethod
-    def _username(cls, v: str) -> str:
-        if not v.strip():
-            raise LastMileError("username", v, "expected a non-empty user name")
-        return v
+    _username = field_validator("username")(lambda cls, v: check_username(v))
 
     @field_validator("delivery")
     @classmethod

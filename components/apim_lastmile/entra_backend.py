@@ -10,11 +10,11 @@ from typing import Mapping, Optional, Sequence, TypedDict
 
 import pulumi
 
-from . import audiences, naming, policy
+from . import audiences, naming, policy, urls
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
-from .roles import assign, role_id, role_name
+from .roles import BUILT_IN_ROLES, READ_ONLY_ROLES, assign, role_id, role_name
 
 try:
     from typing import Required
@@ -25,11 +25,13 @@ _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
 #: Headers the policy owns or that would carry a credential past the gateway's identity.
 _RESERVED_HEADERS = {
     "authorization": "the token from authentication-managed-identity goes there",
+    "proxy-authorization": "a credential header: the gateway's identity is the only credential",
     "x-functions-key": "function keys are what this library replaces",
     "ocp-apim-subscription-key": "the caller's APIM key must not travel to the backend",
+    "cookie": "a session credential: the gateway's identity is the only credential",
 }
-#: Query parameters that carry credentials (SAS signatures, function keys).
-_CREDENTIAL_PARAMS = re.compile(r"[?&](sig|code)=", re.IGNORECASE)
+#: Header names that say they carry a key, secret, token or password.
+_CREDENTIAL_HEADER = re.compile(r"(^|[-_])(api[-_]?key|key|secret|token|password|passwd|pwd|sig|signature|credential|sas)($|[-_])", re.IGNORECASE)
 
 
 class RoleAssignmentSpec(TypedDict):
@@ -67,12 +69,10 @@ class EntraBackendArgs(TypedDict, total=False):
     subscription_required: bool
 
 
-def check_backend_url(value: object, key: str = "backend_url") -> str:
-    """An https:// URL without credentials in its query string."""
-    naming.check_https_url(key, value)
-    if _CREDENTIAL_PARAMS.search(value):  # type: ignore[arg-type]
-        raise LastMileError(key, "<url with a credential hidden>", "remove the SAS token or key from the URL: the gateway's identity replaces it")
-    return value  # type: ignore[return-value]
+def check_backend_url(value: object, key: str = "backend_url", entry: Optional[audiences.Audience] = None) -> str:
+    """An https:// URL a token may travel to (urls.check_https_url); for a catalogue service, one of its hosts."""
+    hosts = entry.hosts if entry is not None and entry.hosts else None
+    return urls.check_https_url(key, value, hosts=hosts, service=entry.name if entry else "")
 
 
 def check_headers(headers: object, defaults: Mapping[str, str]) -> dict[str, str]:
@@ -88,8 +88,13 @@ def check_headers(headers: object, defaults: Mapping[str, str]) -> dict[str, str
             raise LastMileError("headers", header, "expected an HTTP header name (letters, digits, -, _ and the like)")
         if header.lower() in _RESERVED_HEADERS:
             raise LastMileError(where, "<value hidden>", f"this header cannot be set here: {_RESERVED_HEADERS[header.lower()]}")
+        if _CREDENTIAL_HEADER.search(header):
+            raise LastMileError(where, "<value hidden>", "a header named for a key, secret or token would carry a literal credential: "
+                                "the gateway's managed identity is the only credential an Entra backend gets")
         if not isinstance(value, str) or not value or len(value) > 4096:
             raise LastMileError(where, value, "expected a non-empty literal string (no Outputs, no secrets)")
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value) or value.startswith("@") or "{{" in value or "}}" in value:
+            raise LastMileError(where, value, "expected a literal header value on one line (no control characters, no leading '@', no '{{')")
         merged[header.lower()] = (header, value)
     return dict(merged.values())
 
@@ -118,6 +123,7 @@ def check_role_assignments(specs: object, entry: Optional[audiences.Audience], k
         scope = spec["scope"]
         if isinstance(scope, str):
             naming.check_resource_id(f"{where}.scope", scope)
+            check_scope_depth(f"{where}.scope", scope, guid, entry)
             if (guid, scope.lower()) in seen:
                 raise LastMileError(where, spec, "the same role on the same scope is listed twice")
             seen.add((guid, scope.lower()))
@@ -127,14 +133,25 @@ def check_role_assignments(specs: object, entry: Optional[audiences.Audience], k
     return out
 
 
+def check_scope_depth(key: str, scope: str, guid: str, entry: Optional[audiences.Audience]) -> str:
+    """A data-plane write role reaches every resource under its scope: never at subscription or management-group
+    scope (a whole subscription's storage, vaults and queues writable by the gateway). Name the resource instead."""
+    depth = naming.scope_level(scope)
+    writes = guid not in {BUILT_IN_ROLES[r] for r in (entry.read_roles if entry else ())} and role_name(guid) not in READ_ONLY_ROLES
+    if writes and depth in ("management group", "subscription"):
+        raise LastMileError(key, scope, f"{role_name(guid)} writes data: grant it on the resource (or resource group) it is for, "
+                                        f"not a whole {depth}")
+    return scope
+
+
 def _validate(name: str, args: EntraBackendArgs) -> dict:
     gateway = check_backend_basics("EntraBackend", name, args, needs_resource_group=False)
-    backend_url = args.get("backend_url")
-    if not isinstance(backend_url, pulumi.Output):
-        check_backend_url(backend_url)
     if args.get("audience") is None:
         raise LastMileError("audience", None, f"audience is required: one of {', '.join(sorted(audiences.CATALOGUE))}, a URI or an app id")
     resource, entry = audiences.resolve(args["audience"])
+    backend_url = args.get("backend_url")
+    if not isinstance(backend_url, pulumi.Output):
+        check_backend_url(backend_url, entry=entry)
     grants = check_role_assignments(args.get("role_assignments"), entry)
     headers = check_headers(args.get("headers"), entry.headers if entry else {})
     operations = check_operations(args.get("operations"))
@@ -145,13 +162,15 @@ def _validate(name: str, args: EntraBackendArgs) -> dict:
     }
 
 
-def entra_policy(resource: str, backend_url: str, headers: Mapping[str, str], client_id: Optional[str]) -> str:
-    """The backend's policy: a token for ``resource`` as the gateway's identity, the headers, the route."""
+def entra_policy(resource: str, backend_url: str, headers: Mapping[str, str], client_id: Optional[str],
+                 entry: Optional[audiences.Audience] = None) -> str:
+    """The backend's policy: a token for ``resource`` as the gateway's identity, the headers, the route. The URL is
+    checked again here: an Output URL is known only now, at deploy time (preview included)."""
     return policy.render(
         inbound=[
             policy.managed_identity_auth(resource=resource, client_id=client_id),
             *(policy.set_header(name=h, values=[v], exists_action="override") for h, v in headers.items()),
-            policy.set_backend_service(base_url=check_backend_url(backend_url)),
+            policy.set_backend_service(base_url=check_backend_url(backend_url, entry=entry)),
         ]
     )
 
@@ -195,7 +214,7 @@ class EntraBackend(pulumi.ComponentResource):
         # 2. The policy: token for the audience (client-id only for a user-assigned identity), headers, route.
         self.audience = v["resource"]
         self.policy_xml = pulumi.Output.all(args["backend_url"], gateway.get("identity_client_id")).apply(
-            lambda vals: entra_policy(v["resource"], vals[0], v["headers"], vals[1])
+            lambda vals: entra_policy(v["resource"], vals[0], v["headers"], vals[1], v["entry"])
         )
         # 3. The API; its policy waits for the roles so the first call is not a 403.
         self.api_url = publish_api(

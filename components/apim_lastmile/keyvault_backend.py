@@ -77,9 +77,7 @@ class KeyVaultSecretBackendArgs(TypedDict, total=False):
 def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
     gateway = check_backend_basics("KeyVaultSecretBackend", name, args)
     naming.check_https_url("backend_url", args.get("backend_url"))
-    username = args.get("username")
-    if not isinstance(username, str) or not username.strip() or len(username) > 4096:
-        raise LastMileError("username", username, "expected a non-empty user name")
+    username = check_username(args.get("username"))
     vault_name = naming.optional(naming.KEY_VAULT, "key_vault_name", args.get("key_vault_name"))
     vault_rg = args.get("key_vault_resource_group_name")
     if vault_rg is not None:
@@ -87,6 +85,9 @@ def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
             raise LastMileError("key_vault_resource_group_name", vault_rg, "only meaningful with key_vault_name (an adopted vault)")
         naming.RESOURCE_GROUP.check("key_vault_resource_group_name", vault_rg)
     secret_name = naming.KEY_VAULT_SECRET.check("secret_name", args.get("secret_name", f"{name}-password"))
+    if vault_name is not None:
+        # Two backends writing one secret of an adopted vault would overwrite each other's password.
+        naming.API_PATHS.claim(("key vault", vault_name.lower()), secret_name, name, "secret_name", what="Key Vault secret")
     secret_value = args.get("secret_value")
     if secret_value is not None and not isinstance(secret_value, pulumi.Output):
         raise LastMileError(
@@ -115,6 +116,19 @@ def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
         "retention": retention, "operations": operations, "api_path": api_path, "username": username,
         "subscription_required": bool(args.get("subscription_required", True)), "protect": bool(args.get("protect", False)),
     }
+
+
+def check_username(username: object, key: str = "username") -> str:
+    """A basic-auth user name kept in a plain APIM named value. APIM evaluates a named value that holds a policy
+    expression, and substitutes ``{{...}}``, so neither may appear; nor a line break, or a ':' (it ends the user
+    name in basic auth)."""
+    if not isinstance(username, str) or not username.strip() or len(username) > 256:
+        raise LastMileError(key, username, "expected a non-empty user name of at most 256 characters")
+    if username.lstrip().startswith("@") or "{{" in username or "}}" in username:
+        raise LastMileError(key, username, "a user name may not start with '@' or hold '{{' / '}}': APIM would evaluate it as code")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in username) or ":" in username:
+        raise LastMileError(key, username, "a user name is one line without control characters or ':'")
+    return username
 
 
 def check_gateway_caches(gateway: GatewayRef, key: str = "delivery") -> None:

@@ -70,7 +70,11 @@ COMPONENT_NAME = NameRule(
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-_RESOURCE_ID = re.compile(r"^/subscriptions/[0-9a-fA-F-]{36}(/resourceGroups/[^/]+)?(/providers/[^/]+(/[^/]+/[^/]+)+)?$|^/providers/[^/]+(/[^/]+/[^/]+)+$")
+_G = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_SEGMENT = r"[^/\s?#]+"
+_RESOURCE_ID = re.compile(
+    rf"^/subscriptions/{_G}(/resourceGroups/{_SEGMENT})?(/providers/{_SEGMENT}(/{_SEGMENT}/{_SEGMENT})+)?$"
+    rf"|^/providers/Microsoft\.Management/managementGroups/{_SEGMENT}$", re.IGNORECASE)
 # Namespace for deterministic ids (app role ids): stable across runs, distinct per logical name.
 LASTMILE_NAMESPACE = uuid.UUID("4f0d8a52-6c1e-4d7a-9d8e-3a1f1c5e9b27")
 
@@ -92,9 +96,22 @@ def check_email(key: str, value: Any) -> str:
 
 
 def check_https_url(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not re.match(r"^https://[^\s/?#]+[^\s]*$", value):
-        raise LastMileError(key, value, "expected an https:// URL: the last mile never travels over plain http")
-    return value
+    """An https:// URL a token or password may travel to (see :mod:`apim_lastmile.urls`)."""
+    from .urls import check_https_url as check
+
+    return check(key, value)
+
+
+def scope_level(scope: str) -> str:
+    """``management group``, ``subscription``, ``resource group`` or ``resource`` for a valid resource id."""
+    parts = scope.strip("/").split("/")
+    if parts[0].lower() == "providers":
+        return "management group"
+    if len(parts) == 2:
+        return "subscription"
+    if len(parts) == 4:
+        return "resource group"
+    return "resource"
 
 
 def check_resource_id(key: str, value: Any) -> str:
@@ -141,14 +158,15 @@ class _PathRegistry:
     def __init__(self) -> None:
         self._claims: dict[tuple[int, Any], dict[str, str]] = {}
 
-    def claim(self, gateway_key: Any, path: str, owner: str, key: str) -> None:
+    def claim(self, gateway_key: Any, path: str, owner: str, key: str, what: str = "API path") -> None:
         from pulumi.runtime.settings import SETTINGS
 
         run = id(SETTINGS.monitor)
         claims = self._claims.setdefault((run, gateway_key), {})
         other = claims.get(path.lower())
         if other is not None and other != owner:
-            raise LastMileError(key, path, f"API path {path!r} is already used by {other!r} on this gateway; APIM paths must be unique")
+            raise LastMileError(key, path, f"{what} {path!r} is already used by {other!r} on this gateway; APIM {what}s must be unique "
+                                           "(APIM compares them case-insensitively)")
         claims[path.lower()] = owner
 
 

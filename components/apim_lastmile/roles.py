@@ -39,6 +39,12 @@ BUILT_IN_ROLES: dict[str, str] = {
     "Logic App Contributor": "87a39d53-fc1b-424a-814c-f7e04687dc9e",
 }
 
+#: Built-in roles that only read, whatever service they belong to (the others may write or act).
+READ_ONLY_ROLES = frozenset({
+    "Storage Blob Data Reader", "Key Vault Secrets User", "Reader", "Azure Service Bus Data Receiver",
+    "Azure Event Hubs Data Receiver", "Logic App Operator",
+})
+
 #: Roles that reopen the last mile (control of everything, or of who may do anything): never granted to a
 #: gateway identity, and reported by the policy pack when any stack grants them to a service principal.
 BROAD_ROLES: dict[str, str] = {
