@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import runpy
 import sys
 import uuid
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
@@ -342,17 +342,26 @@ def find_project(start: Optional[Path] = None) -> Path:
 
 
 def load_stack_config(project_dir: Path, stack: str) -> tuple[str, dict[str, Any], list[str]]:
-    """Project name, config and secret keys of ``stacks/Pulumi.<stack>.yaml`` (secure values masked)."""
-    from .errors import ConfigError
+    """Project name, config and secret keys of ``stacks/Pulumi.<stack>.yaml`` (secure values masked).
 
-    project_file = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
-    project = project_file["name"]
-    config_dir = project_dir / project_file.get("stackConfigDir", ".")
+    Both files are read by :func:`apim_lastmile.loader.load_yaml` (size, alias, tag and duplicate-key limits;
+    dates stay strings); any problem is a :class:`ConfigError` naming ``<file>:<line>:<column>``.
+    """
+    from .errors import ConfigError
+    from .loader import load_yaml
+
+    if not _STACK_NAME.fullmatch(stack):
+        raise ConfigError("stack", stack, "expected a stack name of letters, digits, '-', '_' and '.' (it names stacks/Pulumi.<stack>.yaml)")
+    project_file = load_yaml(project_dir / "Pulumi.yaml", "Pulumi project", display="Pulumi.yaml", strings=("name", "stackConfigDir"))
+    project = project_file.get("name")
+    if not project:
+        raise ConfigError("Pulumi.yaml", project, "expected the project's name: `name: <project>`")
+    config_dir = project_dir / (project_file.get("stackConfigDir") or ".")
     path = config_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in config_dir.glob("Pulumi.*.yaml"))
-        raise ConfigError("stack", stack, f"no {path.relative_to(project_dir)}; known stacks: {', '.join(known) or 'none'}")
-    data = yaml.safe_load(path.read_text()) or {}
+        raise ConfigError("stack", stack, f"no {_shown_path(path, project_dir)}; known stacks: {', '.join(known) or 'none'}")
+    data = load_yaml(path, "stack config", display=_shown_path(path, project_dir), sections=("config",))
     config: dict[str, Any] = {}
     secret_keys: list[str] = []
     for key, value in (data.get("config") or {}).items():
@@ -363,6 +372,16 @@ def load_stack_config(project_dir: Path, stack: str) -> tuple[str, dict[str, Any
             secret_keys.append(full)
         config[full] = value
     return project, config, secret_keys
+
+
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+def _shown_path(path: Path, project_dir: Path) -> str:
+    try:
+        return str(path.relative_to(project_dir))
+    except ValueError:
+        return str(path)
 
 
 def plan_stack(stack: str, project_dir: Optional[Path] = None) -> Plan:
