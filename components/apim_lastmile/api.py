@@ -9,6 +9,7 @@ import pulumi
 from pulumi_azure_native import apimanagement
 
 from . import naming
+from .azure_rules import MAX_OPERATIONS, check_location, check_policy_size
 from .errors import LastMileError
 from .gateway import GatewayRef, check_gateway_ref, gateway_url
 
@@ -16,9 +17,6 @@ HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _URL_TEMPLATE = re.compile(r"^/[A-Za-z0-9._~{}*/-]*$")
 #: A template parameter: ``{name}``, or ``{*name}`` for the rest of the path (declared as ``name``).
 _PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_-]{0,63})\}")
-#: APIM: "Maximum number of operations per API: 100" (learn.microsoft.com/azure/azure-resource-manager/management/
-#: azure-subscription-service-limits#api-management-limits, 2025 tables, every tier).
-MAX_OPERATIONS = 100
 
 
 def template_parameters(template: str, key: str = "url_template") -> list[str]:
@@ -81,12 +79,17 @@ def check_operations(operations: Optional[Sequence[Operation]], key: str = "oper
     return list(operations)
 
 
-def check_backend_basics(kind: str, name: str, args: object, needs_resource_group: bool = True) -> GatewayRef:
-    """The checks every backend starts with: its name, its args, its gateway and (if it creates resources in
-    one) its resource group."""
+def check_backend_basics(kind: str, name: str, args: object, allowed: object, needs_resource_group: bool = True) -> GatewayRef:
+    """The checks every backend starts with: its name, its args (no unknown key, switches really booleans), its
+    gateway, its location, and (if it creates resources in one) its resource group."""
     naming.COMPONENT_NAME.check(f"{kind} name", name)
     if not isinstance(args, dict):
         raise LastMileError("args", args, f"expected {kind}Args (a dict)")
+    naming.check_known_keys(args, allowed)
+    for switch in ("subscription_required", "protect"):
+        naming.check_bool(args, switch)
+    if args.get("location") is not None and not isinstance(args["location"], pulumi.Output):
+        check_location("location", args["location"])
     gateway = check_gateway_ref(args.get("gateway"))
     if not needs_resource_group:
         return gateway
@@ -160,7 +163,7 @@ def publish_api(
         api_id=api.name,
         policy_id="policy",
         format=apimanagement.PolicyContentFormat.RAWXML,
-        value=policy_xml,
+        value=pulumi.Output.from_input(policy_xml).apply(lambda xml: check_policy_size("policy_xml", xml, gateway.get("sku"))),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
         **common,
     )

@@ -25,7 +25,8 @@ from .api import check_operations
 from .entra_backend import check_backend_url, check_headers, check_role_assignments
 from .errors import ConfigError, LastMileError
 from .function_backend import RUNTIMES, check_runtime_version
-from .gateway import NO_BUILT_IN_CACHE, SKUS
+from .azure_rules import check_location, did_you_mean
+from .gateway import SKUS
 from .keyvault_backend import DELIVERIES, check_username
 
 PROJECT_KEYS = ("resourceGroup", "gateway", "functionBackends", "secretBackends", "entraBackends", "dataLakeReaders", "protect")
@@ -52,6 +53,7 @@ class ResourceGroupConfig(_Model):
     location: Optional[str] = None
 
     _name = field_validator("name")(lambda cls, v: naming.RESOURCE_GROUP.check("name", v))
+    _location = field_validator("location")(lambda cls, v: v if v is None else check_location("location", v))
 
 
 
@@ -98,6 +100,17 @@ class GatewayConfig(_Model):
         return v
 
     _service_name = field_validator("service_name")(lambda cls, v: _rule(naming.APIM_SERVICE)(v))
+
+    def args(self) -> dict[str, Any]:
+        """The GatewayArgs this entry sets (resource group, location, protect and the external cache aside)."""
+        out: dict[str, Any] = {"resource_group_name": "rg", "publisher_email": self.publisher_email,
+                               "publisher_name": self.publisher_name, "sku": self.sku,
+                               "user_assigned_identity": self.user_assigned_identity}
+        if self.capacity is not None:
+            out["capacity"] = self.capacity
+        if self.service_name:
+            out["service_name"] = self.service_name
+        return out
 
 
 class OperationConfig(_Model):
@@ -307,7 +320,8 @@ class EnvironmentConfig(_Model):
 
 def secret_config_keys(values: dict[str, Any]) -> set[str]:
     """The config keys the stack names as holding a secret (a backend's password, the external cache's connection)."""
-    keys = {b.get("secretConfigKey") for b in values.get("secretBackends") or [] if isinstance(b, dict)}
+    backends = values.get("secretBackends")
+    keys = {b.get("secretConfigKey") for b in backends if isinstance(b, dict)} if isinstance(backends, list) else set()
     gateway = values.get("gateway")
     cache = gateway.get("externalCache") if isinstance(gateway, dict) else None
     if isinstance(cache, dict):
@@ -315,17 +329,57 @@ def secret_config_keys(values: dict[str, Any]) -> set[str]:
     return {k for k in keys if isinstance(k, str)}
 
 
-def _check_caches(env: EnvironmentConfig, project: str) -> None:
-    """A send-request backend reads Key Vault on every cache miss: the gateway must have a cache."""
-    if env.gateway.sku not in NO_BUILT_IN_CACHE or env.gateway.external_cache is not None:
-        return
-    for index, backend in enumerate(env.secret_backends):
-        if backend.delivery == "send-request":
-            raise ConfigError(
-                f"{project}:secretBackends[{index}].delivery", backend.delivery,
-                f"the {env.gateway.sku} tier has no built-in cache, so every request would call Key Vault (which throttles "
-                "under load): use delivery named-value, or give the gateway an external cache (gateway.externalCache)",
-            )
+#: Python argument -> config key, where they are not the same words (the rest is camelCased segment by segment).
+_CONFIG_KEYS = {"runtime.name": "runtime", "runtime.version": "runtimeVersion", "secret_value": "secretConfigKey"}
+_CHECK_REF = {"service_name": "apim-config-check", "resource_group_name": "rg-config-check",
+              "principal_id": "00000000-0000-4000-8000-00000000c0de"}
+
+
+def config_key(argument: str) -> str:
+    """The config key for a component argument path (``operations[0].url_template`` -> ``operations[0].urlTemplate``)."""
+    if argument.endswith(" name"):  # "SecuredFunctionBackend name": the component's name
+        return "name"
+    if argument in _CONFIG_KEYS:
+        return _CONFIG_KEYS[argument]
+    out: list[str] = []
+    for segment in argument.split("."):
+        head, bracket, rest = segment.partition("[")
+        out.append((head if out and out[-1] == "headers" else to_camel(head)) + bracket + rest)
+    return ".".join(out)
+
+
+def _check_components(env: EnvironmentConfig, project: str) -> None:
+    """Run every component's own argument checks on the args the program will pass, before anything is registered,
+    and report a failure at its config key. The gateway reference is a stand-in with the stack's tier and cache."""
+    from .entra_backend import _validate as entra
+    from .function_backend import _validate as function
+    from .gateway import _validate as gateway
+    from .keyvault_backend import _validate as secret
+
+    ref = {**_CHECK_REF, "sku": env.gateway.sku}
+    if env.gateway.external_cache is not None:
+        ref["cache"] = "external"
+    checks: list[tuple[str, Any]] = [("gateway", lambda: gateway(env.gateway.name, env.gateway.args()))]
+    for i, b in enumerate(env.function_backends):
+        checks.append((f"functionBackends[{i}]", lambda b=b: function(b.name, {"gateway": ref, "resource_group_name": "rg", **b.args()})))
+    for i, b in enumerate(env.secret_backends):
+        checks.append((f"secretBackends[{i}]", lambda b=b: secret(b.name, {"gateway": ref, "resource_group_name": "rg", **b.args()})))
+    for i, b in enumerate(env.entra_backends):
+        checks.append((f"entraBackends[{i}]", lambda b=b: entra(b.name, {"gateway": ref, **b.args()})))
+    for i, b in enumerate(env.data_lake_readers):
+        lake = {"gateway": ref, "backend_url": "https://configcheck.dfs.core.windows.net/raw", "audience": "storage",
+                "role_assignments": [{"role": "Storage Blob Data Reader", "scope": _CHECK_CONTAINER}], **b.args()}
+        checks.append((f"dataLakeReaders[{i}]", lambda b=b, lake=lake: entra(b.name, lake)))
+    with naming.API_PATHS.isolated():
+        for where, check in checks:
+            try:
+                check()
+            except LastMileError as exc:
+                raise ConfigError(f"{project}:{where}.{config_key(exc.key)}", exc.value, exc.expected) from None
+
+
+_CHECK_CONTAINER = ("/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Storage/"
+                    "storageAccounts/configcheck/blobServices/default/containers/raw")
 
 
 def _check_unique(env: EnvironmentConfig, project: str) -> None:
@@ -354,6 +408,12 @@ def _check_unique(env: EnvironmentConfig, project: str) -> None:
                           "name a secret config key of its own, e.g. redisConnection")
 
 
+def _known_keys() -> set[str]:
+    models = [ResourceGroupConfig, ExternalCacheConfig, GatewayConfig, OperationConfig, FunctionBackendConfig,
+              SecretBackendConfig, RoleAssignmentConfig, EntraBackendConfig, DataLakeReaderConfig, EnvironmentConfig]
+    return {to_camel(name) for model in models for name in model.model_fields}
+
+
 def _key_path(project: str, loc: tuple) -> str:
     head, *rest = loc
     key = f"{project}:{to_camel(head) if isinstance(head, str) else head}"
@@ -372,8 +432,11 @@ def _expected(error: dict) -> str:
     if error.get("type") == "missing":
         return "this key is required"
     if error.get("type") == "extra_forbidden":
-        return "unknown key; check the spelling against the README's config reference"
+        return "unknown key" + did_you_mean(error["loc"][-1], _KNOWN_KEYS) + "; check the spelling against the README's config reference"
     return str(error.get("msg", "")).removeprefix("Value error, ")
+
+
+_KNOWN_KEYS = _known_keys()
 
 
 def parse(values: dict[str, Any], project: str = "apim-lastmile") -> EnvironmentConfig:
@@ -382,7 +445,8 @@ def parse(values: dict[str, Any], project: str = "apim-lastmile") -> Environment
     values = {k: v for k, v in values.items() if k not in referenced or k in PROJECT_KEYS}
     unknown = sorted(set(values) - set(PROJECT_KEYS))
     if unknown:
-        raise ConfigError(f"{project}:{unknown[0]}", values[unknown[0]], f"unknown config key; known keys: {', '.join(PROJECT_KEYS)}")
+        raise ConfigError(f"{project}:{unknown[0]}", values[unknown[0]],
+                          f"unknown config key{did_you_mean(unknown[0], PROJECT_KEYS)}; known keys: {', '.join(PROJECT_KEYS)}")
     try:
         env = EnvironmentConfig.model_validate(values)
     except ValidationError as exc:
@@ -392,10 +456,10 @@ def parse(values: dict[str, Any], project: str = "apim-lastmile") -> Environment
         loc = tuple(first.get("loc") or ("config",))
         if isinstance(original, LastMileError) and isinstance(loc[-1], int):
             # A whole-entry check: its own key (e.g. roleAssignments[0].role) says where inside the entry.
-            loc += (original.key,)
+            loc += (config_key(original.key),)
         raise ConfigError(_key_path(project, loc), None if first.get("type") == "missing" else value, _expected(first)) from None
     _check_unique(env, project)
-    _check_caches(env, project)
+    _check_components(env, project)
     return env
 
 
@@ -411,6 +475,9 @@ def load(config: Optional[pulumi.Config] = None) -> EnvironmentConfig:
 
     prefix = f"{config.name}:"
     for full in CONFIG.get():
+        namespace = full.split(":", 1)[0]
+        if namespace != config.name and did_you_mean(namespace, [config.name]):
+            raise ConfigError(full, "<value hidden>", f"unknown config namespace {namespace!r}{did_you_mean(namespace, [config.name])}")
         if full.startswith(prefix) and full[len(prefix):] not in PROJECT_KEYS:
             values[full[len(prefix):]] = CONFIG.get()[full]
     env = parse(values, config.name)

@@ -145,7 +145,7 @@ def check_scope_depth(key: str, scope: str, guid: str, entry: Optional[audiences
 
 
 def _validate(name: str, args: EntraBackendArgs) -> dict:
-    gateway = check_backend_basics("EntraBackend", name, args, needs_resource_group=False)
+    gateway = check_backend_basics("EntraBackend", name, args, EntraBackendArgs, needs_resource_group=False)
     if args.get("audience") is None:
         raise LastMileError("audience", None, f"audience is required: one of {', '.join(sorted(audiences.CATALOGUE))}, a URI or an app id")
     resource, entry = audiences.resolve(args["audience"])
@@ -158,7 +158,7 @@ def _validate(name: str, args: EntraBackendArgs) -> dict:
     api_path = check_api_path(args.get("api_path"), gateway, name)
     return {
         "gateway": gateway, "resource": resource, "entry": entry, "grants": grants, "headers": headers,
-        "operations": operations, "api_path": api_path, "subscription_required": bool(args.get("subscription_required", True)),
+        "operations": operations, "api_path": api_path, "subscription_required": args.get("subscription_required", True),
     }
 
 

@@ -62,7 +62,7 @@ class SecuredFunctionBackendArgs(TypedDict, total=False):
 
 
 def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
-    gateway = check_backend_basics("SecuredFunctionBackend", name, args)
+    gateway = check_backend_basics("SecuredFunctionBackend", name, args, SecuredFunctionBackendArgs)
     client_id = args.get("app_client_id")
     if client_id is not None:
         client_id = naming.check_guid("app_client_id", client_id)
@@ -82,8 +82,8 @@ def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
     return {
         "gateway": gateway, "client_id": client_id, "app_name": app_name, "runtime": runtime,
         "max_instances": max_instances, "operations": operations, "api_path": api_path,
-        "subscription_required": bool(args.get("subscription_required", True)),
-        "protect": bool(args.get("protect", False)),
+        "subscription_required": args.get("subscription_required", True),
+        "protect": args.get("protect", False),
     }
 
 

@@ -8,6 +8,7 @@ import pulumi
 from pulumi_azure_native import apimanagement, managedidentity
 
 from . import naming
+from .azure_rules import check_capacity, check_location
 from .errors import LastMileError
 
 try:  # Python 3.11+
@@ -131,6 +132,11 @@ def _validate(name: str, args: GatewayArgs) -> dict:
     naming.COMPONENT_NAME.check("Gateway name", name)
     if not isinstance(args, dict):
         raise LastMileError("args", args, "expected GatewayArgs (a dict)")
+    naming.check_known_keys(args, GatewayArgs)
+    for switch in ("user_assigned_identity", "protect"):
+        naming.check_bool(args, switch)
+    if args.get("location") is not None and not isinstance(args["location"], pulumi.Output):
+        check_location("location", args["location"])
     for key in ("resource_group_name", "publisher_email", "publisher_name"):
         if args.get(key) in (None, ""):
             raise LastMileError(key, args.get(key), f"{key} is required")
@@ -143,18 +149,12 @@ def _validate(name: str, args: GatewayArgs) -> dict:
     sku = args.get("sku", "Consumption")
     if sku not in SKUS:
         raise LastMileError("sku", sku, f"expected one of {', '.join(SKUS)}")
-    capacity = args.get("capacity", SKUS[sku])
-    if sku == "Consumption" and capacity != 0:
-        raise LastMileError("capacity", capacity, "the Consumption SKU has capacity 0")
-    if sku != "Consumption" and (isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= 12):
-        raise LastMileError("capacity", capacity, f"{sku} needs a whole number of units from 1 to 12")
+    capacity = check_capacity("capacity", sku, args.get("capacity", SKUS[sku]))
     service_name = naming.optional(naming.APIM_SERVICE, "service_name", args.get("service_name"))
     if service_name is None:
         naming.check_prefix_fits(naming.APIM_SERVICE, "Gateway name", f"apim-{name}-")
     uai = args.get("user_assigned_identity", False)
-    if not isinstance(uai, bool):
-        raise LastMileError("user_assigned_identity", uai, "expected True or False")
-    return {"sku": sku, "capacity": capacity, "service_name": service_name, "uai": uai, "protect": bool(args.get("protect", False)),
+    return {"sku": sku, "capacity": capacity, "service_name": service_name, "uai": uai, "protect": args.get("protect", False),
             "external_cache": check_external_cache(args.get("external_cache"))}
 
 

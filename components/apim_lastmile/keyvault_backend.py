@@ -75,7 +75,7 @@ class KeyVaultSecretBackendArgs(TypedDict, total=False):
 
 
 def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
-    gateway = check_backend_basics("KeyVaultSecretBackend", name, args)
+    gateway = check_backend_basics("KeyVaultSecretBackend", name, args, KeyVaultSecretBackendArgs)
     naming.check_https_url("backend_url", args.get("backend_url"))
     username = check_username(args.get("username"))
     vault_name = naming.optional(naming.KEY_VAULT, "key_vault_name", args.get("key_vault_name"))
@@ -114,7 +114,7 @@ def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
         "gateway": gateway, "vault_name": vault_name, "vault_rg": vault_rg, "secret_name": secret_name,
         "secret_value": secret_value, "rotation": rotation, "delivery": delivery, "cache_seconds": cache_seconds,
         "retention": retention, "operations": operations, "api_path": api_path, "username": username,
-        "subscription_required": bool(args.get("subscription_required", True)), "protect": bool(args.get("protect", False)),
+        "subscription_required": args.get("subscription_required", True), "protect": args.get("protect", False),
     }
 
 

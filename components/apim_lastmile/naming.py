@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -123,6 +124,24 @@ def check_resource_id(key: str, value: Any) -> str:
     return value
 
 
+def check_known_keys(args: dict, allowed: Any, key: str = "") -> None:
+    """No key outside ``allowed`` (a TypedDict or names): a misspelt ``protect`` must not leave production unprotected."""
+    import difflib
+
+    names = list(getattr(allowed, "__annotations__", allowed))
+    for name in args:
+        if name not in names:
+            close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise LastMileError(f"{key}{name}", args[name], f"unknown argument; {hint}known: {', '.join(sorted(names))}")
+
+
+def check_bool(args: dict, key: str) -> None:
+    """A switch given must be True or False: None or "false" would silently mean something else."""
+    if key in args and not isinstance(args[key], bool):
+        raise LastMileError(key, args[key], "expected True or False")
+
+
 def stable_uuid(*parts: str) -> str:
     """A deterministic GUID for ``parts``: the same program yields the same id on every run."""
     return str(uuid.uuid5(LASTMILE_NAMESPACE, "/".join(parts)))
@@ -157,6 +176,15 @@ class _PathRegistry:
 
     def __init__(self) -> None:
         self._claims: dict[tuple[int, Any], dict[str, str]] = {}
+
+    @contextlib.contextmanager
+    def isolated(self):
+        """Claims made inside (a dry run of the checks) are forgotten afterwards."""
+        saved, self._claims = self._claims, {}
+        try:
+            yield
+        finally:
+            self._claims = saved
 
     def claim(self, gateway_key: Any, path: str, owner: str, key: str, what: str = "API path") -> None:
         from pulumi.runtime.settings import SETTINGS
