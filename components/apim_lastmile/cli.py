@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -10,6 +12,9 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .errors import LastMileError
+
+#: The environment variable that may hold the APIM subscription key for `lastmile verify`.
+KEY_ENV = "LASTMILE_SUBSCRIPTION_KEY"
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -38,14 +43,24 @@ def _diff(args: argparse.Namespace) -> int:
     return 1 if args.exit_code and not result.empty else 0
 
 
-def _verify(args: argparse.Namespace) -> int:
-    from .verify import read_outputs, render, verify
+def _subscription_key(args: argparse.Namespace) -> Optional[str]:
+    from .verify import check_subscription_key
 
-    if args.outputs == "-" and sys.stdin.isatty():
+    if args.subscription_key:
+        return check_subscription_key(args.subscription_key, "--subscription-key")
+    return check_subscription_key(os.environ.get(KEY_ENV), KEY_ENV)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .verify import check_path, check_stack, check_timeout, mask, read_outputs, render, verify
+
+    # Every option first, then the outputs, and only then the first request.
+    check_stack(args.stack)
+    path, timeout, key = check_path(args.path), check_timeout(args.timeout), _subscription_key(args)
+    if args.outputs == "-" and (sys.stdin is None or sys.stdin.isatty()):
         raise LastMileError("--outputs", "-", f"pipe the outputs in: pulumi stack output --json --stack {args.stack} | lastmile verify {args.stack}")
-    key = args.subscription_key or os.environ.get("LASTMILE_SUBSCRIPTION_KEY")
-    checks = verify(read_outputs(args.outputs, sys.stdin), path=args.path, subscription_key=key, timeout=args.timeout)
-    sys.stdout.write(render(args.stack, checks))
+    checks = verify(read_outputs(args.outputs, sys.stdin), path=path, subscription_key=key, timeout=timeout)
+    sys.stdout.write(mask(render(args.stack, checks), [key]))
     return 0 if all(c.ok for c in checks) else 1
 
 
@@ -75,12 +90,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _secrets(argv: Sequence[str]) -> list[str]:
+    """Every value that may be the subscription key: after ``--subscription-key`` (or a prefix argparse accepts) and
+    in the environment, so that no message, not even argparse's, prints it."""
+    found = [os.environ.get(KEY_ENV) or ""]
+    for i, token in enumerate(argv):
+        option, eq, value = str(token).partition("=")
+        if len(option) >= 3 and "--subscription-key".startswith(option):
+            found.append(value if eq else (str(argv[i + 1]) if i + 1 < len(argv) else ""))
+    return [s for s in found if s]
+
+
+def _masked(text: str, secrets: list[str]) -> str:
+    from .verify import mask
+
+    return mask(text, secrets)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    secrets = _secrets(argv)
+    parser = build_parser()
+    # argparse prints its own errors (exit 2) and --help (exit 0); catch the text so it can be masked too.
+    said, printed = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said), contextlib.redirect_stdout(printed):
+            args = parser.parse_args(argv)
+    except SystemExit as exc:
+        sys.stdout.write(_masked(printed.getvalue(), secrets))
+        sys.stderr.write(_masked(said.getvalue(), secrets))
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     try:
         return args.func(args)
-    except (LastMileError, FileNotFoundError) as exc:
-        print(f"lastmile: error: {exc}", file=sys.stderr)
+    except (LastMileError, OSError, UnicodeError, ValueError, RecursionError) as exc:
+        print(f"lastmile: error: {_masked(str(exc) or type(exc).__name__, secrets)}", file=sys.stderr)
         return 1
 
 

@@ -3,21 +3,48 @@
 For every secured function in the stack's outputs (``pulumi stack output --json``): a direct anonymous call must
 get 401 (Easy Auth is on and refuses it), and a call through the gateway must succeed (APIM got a token the
 function accepts). Redirects are not followed: a 302 to a login page is a failure, not a pass.
+
+Every input is checked before the first request: the outputs (JSON object, ``function_backends`` an object of
+objects, URLs that are strings with no credentials in them, no IP literal but loopback, no link-local or metadata
+address), ``--path`` (starts with ``/``, no scheme or host, no ``..``, no CR/LF), ``--timeout`` (0 < t <= 120) and
+the subscription key (printable ASCII). The key is masked in everything this module returns or raises.
 """
 
 from __future__ import annotations
 
-import json
+import http.client
+import ipaddress
+import math
+import re
+import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, Optional
-from urllib.parse import urlsplit
+from typing import Any, Iterable, Optional
+from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
+from .diff import Shown, display, load_json, printable, shown
 from .errors import LastMileError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SUBSCRIPTION_HEADER = "Ocp-Apim-Subscription-Key"
+#: What a masked secret looks like in any output.
+MASK = "***"
+#: Bounds on the inputs.
+MAX_TIMEOUT = 120.0
+MAX_URL_CHARS = 4096
+MAX_PATH_CHARS = 2048
+MAX_KEY_CHARS = 256
+MAX_BACKENDS = 256
+MAX_REASON_CHARS = 200
+
+_OUTPUTS = "the JSON object `pulumi stack output --json` prints"
+#: Addresses no check may call: link-local (169.254.0.0/16 holds the cloud metadata endpoint 169.254.169.254),
+#: fe80::/10, "this network" and multicast; plus Azure's host endpoint (WireServer).
+_FORBIDDEN_NETS = [ipaddress.ip_network(n) for n in ("169.254.0.0/16", "fe80::/10", "0.0.0.0/8", "::/128", "224.0.0.0/4",
+                                                     "ff00::/8", "168.63.129.16/32", "fd00:ec2::254/128")]
+_URL_CHARS = re.compile(r"[\x21-\x7e]+")
+_STACK = re.compile(r"[A-Za-z0-9_.\-/]{1,400}")
 
 
 @dataclass
@@ -33,6 +60,160 @@ class Check:
     why: str = ""
 
 
+# --- secrets ------------------------------------------------------------------------------------------------
+
+def mask(text: str, secrets: Iterable[Optional[str]]) -> str:
+    """``text`` with every secret (also URL-encoded or escaped as in a repr) replaced by ``***``."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret:
+            forms |= {secret, quote(secret, safe=""), quote_plus(secret), repr(secret)[1:-1],
+                      secret.encode("unicode_escape").decode("ascii", "replace")}
+    for form in sorted((f for f in forms if f), key=len, reverse=True):
+        text = text.replace(form, MASK)
+    return text
+
+
+def check_subscription_key(key: Optional[str], source: str = "--subscription-key") -> Optional[str]:
+    """The key if it can be sent as a header value; never shown in the error."""
+    if key is None or key == "":
+        return None
+    if not isinstance(key, str):
+        raise LastMileError(source, shown(type(key).__name__), "expected the APIM subscription key as a string")
+    if len(key) > MAX_KEY_CHARS:
+        raise LastMileError(source, Shown(f"a value of {len(key)} characters (not shown)"), f"expected at most {MAX_KEY_CHARS} characters")
+    if not _URL_CHARS.fullmatch(key):
+        what = "a line break (CR/LF)" if ("\r" in key or "\n" in key) else "a space, control or non-ASCII character"
+        raise LastMileError(source, Shown(f"a value with {what} (not shown)"),
+                            "expected the APIM subscription key: printable ASCII, no spaces, no CR/LF")
+    return key
+
+
+# --- the other options --------------------------------------------------------------------------------------
+
+def check_stack(stack: Any) -> str:
+    if not isinstance(stack, str) or not _STACK.fullmatch(stack):
+        raise LastMileError("stack", shown(stack), "expected a stack name: letters, digits, '-', '_', '.', '/' (at most 400)")
+    return stack
+
+
+def check_path(path: Any) -> str:
+    """``--path``: empty, or an absolute path (with an optional query) under each URL; nothing that leaves it."""
+    if path is None or path == "":
+        return ""
+    if not isinstance(path, str):
+        raise LastMileError("--path", shown(path), "expected a path such as /health")
+    if len(path) > MAX_PATH_CHARS:
+        raise LastMileError("--path", shown(path), f"expected a path of at most {MAX_PATH_CHARS} characters")
+    decoded = unquote(path)
+    if any(c in path or c in decoded for c in "\r\n"):
+        raise LastMileError("--path", shown(path), "expected a path without CR/LF")
+    if not _URL_CHARS.fullmatch(path) or "\\" in path or any(ord(c) < 0x20 or ord(c) == 0x7F for c in decoded):
+        raise LastMileError("--path", shown(path), "expected a path of printable ASCII without spaces, backslashes or control characters (percent-encode the rest)")
+    if not path.startswith("/") or path.startswith("//") or "://" in path:
+        raise LastMileError("--path", shown(path), "expected a path starting with / and no scheme or host, such as /health")
+    if ".." in path or ".." in decoded:
+        raise LastMileError("--path", shown(path), "expected a path without '..'")
+    return path
+
+
+def check_timeout(timeout: Any) -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
+            or not 0 < timeout <= MAX_TIMEOUT:
+        raise LastMileError("--timeout", shown(timeout), f"expected seconds per call, more than 0 and at most {MAX_TIMEOUT:g}")
+    return float(timeout)
+
+
+# --- URLs ---------------------------------------------------------------------------------------------------
+
+def _ip_literal(host: str) -> Optional[ipaddress._BaseAddress]:
+    """The address when ``host`` is an IP literal in any form the resolver accepts (``2852039166``, ``0x7f.1``...)."""
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".")))
+    except (OSError, ValueError):
+        return None
+
+
+def _forbidden(address: ipaddress._BaseAddress) -> bool:
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    return address.is_link_local or any(address in net for net in _FORBIDDEN_NETS if net.version == address.version)
+
+
+def safe_url(url: str) -> str:
+    """``url`` for a report: any userinfo and every query value replaced by ``***``, no fragment."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = MASK + "@" + netloc.rsplit("@", 1)[1]
+        query = "&".join(p.split("=", 1)[0] + ("=" + MASK if "=" in p else "") for p in parts.query.split("&")) if parts.query else ""
+        return printable(urlunsplit((parts.scheme, netloc, parts.path, query, "")))
+    except ValueError:
+        return printable(url)
+
+
+def url_problem(url: Any) -> Optional[str]:
+    """Why ``url`` must not be called (before any request or DNS lookup), or None."""
+    if not isinstance(url, str) or not url or url == "[secret]":
+        return "expected a URL (a string; run `pulumi stack output --json --show-secrets` if it is a secret)"
+    if len(url) > MAX_URL_CHARS:
+        return f"expected a URL of at most {MAX_URL_CHARS} characters"
+    if not _URL_CHARS.fullmatch(url) or "\\" in url:
+        return "expected a URL of printable ASCII without spaces, backslashes or control characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        return f"expected a well-formed URL ({exc})"
+    if parts.scheme not in ("https", "http"):
+        return "expected an https:// URL"
+    if "@" in parts.netloc:
+        return "expected a URL without credentials (user:password@host)"
+    host = parts.hostname
+    if not host:
+        return "expected a URL with a host"
+    address = _ip_literal(host)
+    if address is not None:
+        if _forbidden(address):
+            return "expected a host name, not a link-local or metadata address"
+        if not address.is_loopback:
+            return "expected a host name, not an IP address (only loopback may be called by address)"
+    return None
+
+
+def _resolution_problem(host: str, port: Optional[int]) -> Optional[str]:
+    """Why the addresses ``host`` resolves to must not be called (a name for the metadata endpoint), or None."""
+    if _ip_literal(host) is not None:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        return f"no answer: cannot resolve the host ({exc})"
+    for info in infos:
+        try:
+            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        except ValueError:
+            continue
+        if _forbidden(address):
+            return f"refused: the host resolves to a link-local or metadata address ({address})"
+    return None
+
+
+def _check_url(url: Any, key: str) -> str:
+    problem = url_problem(url)
+    if problem:
+        raise LastMileError(key, shown(safe_url(url)) if isinstance(url, str) else shown(url), problem)
+    return url
+
+
+# --- the calls ----------------------------------------------------------------------------------------------
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):  # noqa: D401 - urllib's hook
         return None
@@ -44,19 +225,27 @@ def _opener() -> urllib.request.OpenerDirector:
 
 
 def _status(url: str, headers: dict[str, str], timeout: float) -> tuple[Optional[int], str]:
-    """The HTTP status of GET ``url`` (None and the reason when there is no answer)."""
+    """The HTTP status of GET ``url`` (None and the reason when there is no answer or it must not be called)."""
+    problem = url_problem(url)
+    if problem:
+        return None, f"refused: {problem}"
     parts = urlsplit(url)
     if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in LOOPBACK):
         return None, "refused: only https:// URLs are called (plain http only to 127.0.0.1 for local tests)"
+    problem = _resolution_problem(parts.hostname, parts.port)
+    if problem:
+        return None, problem
     request = urllib.request.Request(url, headers={"User-Agent": "lastmile-verify", **headers}, method="GET")
     try:
         with _opener().open(request, timeout=timeout) as response:
             return response.status, ""
     except urllib.error.HTTPError as exc:
+        exc.close()
         return exc.code, ""
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return None, f"no answer: {reason}"
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
+        if isinstance(exc, urllib.error.URLError):
+            return None, f"no answer: {exc.reason}"
+        return None, f"no answer: {type(exc).__name__}: {exc}"
 
 
 def _join(base: str, path: str) -> str:
@@ -64,27 +253,37 @@ def _join(base: str, path: str) -> str:
 
 
 def function_backends(outputs: Any) -> dict[str, dict]:
-    """The ``function_backends`` output of the environment program, checked."""
+    """The ``function_backends`` output of the environment program, checked (URLs included) before any call."""
     if not isinstance(outputs, dict):
-        raise LastMileError("outputs", type(outputs).__name__, "expected the JSON object `pulumi stack output --json` prints")
+        raise LastMileError("outputs", shown(outputs), f"expected {_OUTPUTS}")
     backends = outputs.get("function_backends")
     if not isinstance(backends, dict) or not backends:
-        raise LastMileError("outputs.function_backends", backends, "expected the stack's function_backends output (is this an apim-lastmile stack?)")
+        raise LastMileError("outputs.function_backends", shown(backends), "expected the stack's function_backends output, an object of objects (is this an apim-lastmile stack?)")
+    if len(backends) > MAX_BACKENDS:
+        raise LastMileError("outputs.function_backends", Shown(f"{len(backends)} backends"), f"expected at most {MAX_BACKENDS}")
     for name, entry in backends.items():
-        for key in ("api_url", "function_url"):
-            value = entry.get(key) if isinstance(entry, dict) else entry
-            if not isinstance(value, str) or value == "[secret]":
-                raise LastMileError(f"outputs.function_backends.{name}.{key}", value, "expected a URL")
+        key = f"outputs.function_backends.{display(name, 40)}"
+        if not isinstance(name, str) or not name or len(name) > 200 or printable(name) != name:
+            raise LastMileError(key, shown(name), "expected a backend name of at most 200 printable characters")
+        if not isinstance(entry, dict):
+            raise LastMileError(key, shown(entry), "expected an object with function_url and api_url")
+        for field in ("api_url", "function_url"):
+            _check_url(entry.get(field), f"{key}.{field}")
     return backends
 
 
 def verify(outputs: Any, path: str = "", subscription_key: Optional[str] = None, timeout: float = 15.0) -> list[Check]:
-    """Run every check; the list says which passed, and why each failure failed."""
+    """Run every check; the list says which passed, and why each failure failed. The key never appears in it."""
+    path, timeout = check_path(path), check_timeout(timeout)
+    subscription_key = check_subscription_key(subscription_key)
+    backends = function_backends(outputs)
+    secrets = [subscription_key]
     checks: list[Check] = []
     gateway_headers = {SUBSCRIPTION_HEADER: subscription_key} if subscription_key else {}
-    for name, entry in sorted(function_backends(outputs).items()):
-        direct = Check(name, "function, anonymous", _join(entry["function_url"], path), "401")
-        status, reason = _status(direct.url, {}, timeout)
+    for name, entry in sorted(backends.items()):
+        direct_url = _join(entry["function_url"], path)
+        direct = Check(name, "function, anonymous", direct_url, "401")
+        status, reason = _status(direct_url, {}, timeout)
         direct.got = str(status) if status is not None else "-"
         direct.ok = status == 401
         if status is None:
@@ -97,8 +296,9 @@ def verify(outputs: Any, path: str = "", subscription_key: Optional[str] = None,
             direct.why = f"expected Easy Auth's 401, got {status}"
         checks.append(direct)
 
-        through = Check(name, "through the gateway", _join(entry["api_url"], path), "2xx")
-        status, reason = _status(through.url, gateway_headers, timeout)
+        through_url = _join(entry["api_url"], path)
+        through = Check(name, "through the gateway", through_url, "2xx")
+        status, reason = _status(through_url, gateway_headers, timeout)
         through.got = str(status) if status is not None else "-"
         through.ok = status is not None and 200 <= status < 300
         if status is None:
@@ -111,29 +311,32 @@ def verify(outputs: Any, path: str = "", subscription_key: Optional[str] = None,
         elif not through.ok:
             through.why = f"expected a 2xx answer through the gateway, got {status}"
         checks.append(through)
+    for check in checks:
+        check.url = mask(safe_url(check.url), secrets)
+        why = mask(printable(check.why), secrets)
+        check.why = why if len(why) <= MAX_REASON_CHARS else why[: MAX_REASON_CHARS - 3] + "..."
     return checks
 
 
 def render(stack: str, checks: list[Check]) -> str:
     """A table of every check, then a line per failure with its reason."""
     header = ("backend", "check", "url", "expected", "got", "result")
-    rows = [(c.backend, c.what, c.url, c.expected, c.got, "ok" if c.ok else "FAILED") for c in checks]
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = [f"lastmile verify: stack {stack}", ""]
+    rows = [tuple(printable(v) for v in (c.backend, c.what, c.url, c.expected, c.got, "ok" if c.ok else "FAILED")) for c in checks]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [f"lastmile verify: stack {printable(stack)}", ""]
     for row in [header, *rows]:
-        lines.append("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
     failed = [c for c in checks if not c.ok]
     lines.append("")
     for c in failed:
-        lines.append(f"FAILED {c.backend} / {c.what}: {c.why}")
+        lines.append(f"FAILED {printable(c.backend)} / {c.what}: {printable(c.why)}")
     lines.append(f"{len(checks)} checks, {len(failed)} failed")
     return "\n".join(lines) + "\n"
 
 
 def read_outputs(source: str, stdin: Any) -> Any:
-    """``pulumi stack output --json`` from a file, or from stdin when ``source`` is ``-``."""
-    text = stdin.read() if source == "-" else open(source, encoding="utf-8").read()
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        raise LastMileError("outputs", source, "expected the JSON that `pulumi stack output --json` prints") from None
+    """``pulumi stack output --json`` from a file, or from stdin when ``source`` is ``-``; checked before use."""
+    label = "outputs" if source == "-" else f"--outputs {display(source, 120, tail=True)}"
+    data = load_json(source, label, "the JSON that `pulumi stack output --json` prints", stdin=stdin)
+    function_backends(data)
+    return data
