@@ -283,3 +283,15 @@ def test_messages_are_json_clean_and_short_for_huge_values():
         KeyVaultSecretBackend("legacy", {**KV, "username": "@" + "x" * 100_000})
     assert len(str(err.value)) < 400 and "(100003 chars)" in str(err.value)
     json.dumps(str(err.value))
+
+
+def test_the_same_grant_from_two_entra_backends_is_refused():
+    grant = [{"role": "Storage Blob Data Reader", "scope": CONTAINER}]
+
+    def body():
+        EntraBackend("lake", {**EB, "role_assignments": grant})
+        EntraBackend("lake2", {**EB, "api_path": "lake2", "role_assignments": [{**grant[0], "scope": CONTAINER.upper().replace("/SUBSCRIPTIONS", "/subscriptions")}]})
+
+    with pytest.raises(LastMileError, match=r"role_assignments\[0\]: .*role assignment .* is already used by 'lake'"):
+        run(body)
+    assert not [r for r in registered() if "lake2" in r.urn]

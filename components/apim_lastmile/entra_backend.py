@@ -153,6 +153,12 @@ def _validate(name: str, args: EntraBackendArgs) -> dict:
     if not isinstance(backend_url, pulumi.Output):
         check_backend_url(backend_url, entry=entry)
     grants = check_role_assignments(args.get("role_assignments"), entry)
+    for index, (guid, scope) in enumerate(grants):
+        if isinstance(scope, str):
+            # The same role on the same scope for the same identity is one Azure role assignment: two components
+            # managing it would delete it for each other (and name it the same, roles.assignment_name).
+            naming.API_PATHS.claim(("role assignment", naming.gateway_key(gateway["principal_id"])), f"{role_name(guid)} on {scope}",
+                                   name, f"role_assignments[{index}]", what="role assignment")
     headers = check_headers(args.get("headers"), entry.headers if entry else {})
     operations = check_operations(args.get("operations"))
     api_path = check_api_path(args.get("api_path"), gateway, name)
