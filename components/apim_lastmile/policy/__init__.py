@@ -1,5 +1,13 @@
 """Typed APIM policy fragments and a validating renderer (no Pulumi resources here).
 
+Every fragment refuses, when it is built and with a :class:`PolicyError` ("key: got value; expected ..."),
+input that would change meaning in APIM or smuggle a credential: literal template parts that start with
+``@`` or hold braces or control characters, adjacent named values, line breaks and control characters
+where APIM needs one line (header names and values, URLs, user names, variable names, cache keys, reason
+phrases), URLs that are not https or point at user info, IP literals, localhost or carry a credential
+query parameter, literal values for credential headers (and any value for ``x-functions-key``), credential
+headers set towards the caller, and out-of-range numbers. See ``values``, ``urls`` and ``fragments``.
+
 >>> from apim_lastmile import policy
 >>> xml = policy.render(inbound=[policy.managed_identity_auth(resource="api://my-app"),
 ...                              policy.set_backend_service(backend_id="orders")])

@@ -6,8 +6,8 @@ from typing import Iterable, Optional, Sequence
 
 from lxml import etree
 
-from ..errors import PolicyError
 from .fragments import Fragment
+from .values import refuse
 
 SECTIONS = ("inbound", "backend", "outbound", "on-error")
 # The parser used to check what we render: no entities, no network, no huge trees.
@@ -18,11 +18,23 @@ def _check_section(fragments: Iterable[Fragment], section: str, path: str) -> No
     for index, fragment in enumerate(fragments):
         where = f"{path}[{index}]"
         if not isinstance(fragment, Fragment):
-            raise PolicyError(where, fragment, "expected a policy fragment such as policy.set_header(...)")
+            raise refuse(where, fragment, "expected a policy fragment such as policy.set_header(...)")
         if section not in fragment.sections:
             allowed = ", ".join(s for s in SECTIONS if s in fragment.sections)
-            raise PolicyError(where, fragment.tag, f"<{fragment.tag}> is not allowed in <{section}>; APIM allows it in: {allowed}")
+            raise refuse(where, fragment.tag, f"<{fragment.tag}> is not allowed in <{section}>; APIM allows it in: {allowed}")
+        fragment.check_section(section, where)
         _check_section(fragment.nested(), section, f"{where}.{fragment.tag}")
+
+
+def _as_list(fragments: object, key: str) -> list:
+    if fragments is None:
+        return []
+    if isinstance(fragments, (Fragment, str, bytes)):
+        raise refuse(key, fragments, "expected a list of policy fragments")
+    try:
+        return list(fragments)  # type: ignore[call-overload]
+    except TypeError:
+        raise refuse(key, fragments, "expected a list of policy fragments") from None
 
 
 def render(
@@ -38,7 +50,7 @@ def render(
     """
     root = etree.Element("policies")
     for section, fragments in zip(SECTIONS, (inbound, backend, outbound, on_error)):
-        fragments = list(fragments or ())
+        fragments = _as_list(fragments, section.replace("-", "_"))
         _check_section(fragments, section, section.replace("-", "_"))
         el = etree.SubElement(root, section)
         etree.SubElement(el, "base")
@@ -48,5 +60,5 @@ def render(
     try:
         etree.fromstring(text, _PARSER)
     except etree.XMLSyntaxError as exc:  # pragma: no cover - lxml escapes everything we emit
-        raise PolicyError("policy", text, f"rendered XML is not well-formed: {exc}") from exc
+        raise refuse("policy", text, f"rendered XML is not well-formed: {exc}") from exc
     return text

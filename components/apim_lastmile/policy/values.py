@@ -8,13 +8,18 @@ literal contains such syntax, or characters XML cannot carry, it is rendered as 
 whose text has neither (``{``, ``}``, ``@`` and every non-printable character become ``\\uXXXX``
 escapes), so APIM sees exactly the literal. Expressions and named-value references must be asked for
 explicitly with :class:`Expression` and :class:`NamedValueRef`.
+
+Where APIM needs a single line (header names and values, URLs, user names, cache keys, reason phrases)
+control characters are refused rather than escaped: CR/LF in a header value is header injection once the
+expression has been evaluated, whatever the escaping on the way in.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 from ..errors import PolicyError
 
@@ -22,6 +27,35 @@ from ..errors import PolicyError
 NAMED_VALUE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
 # Printable ASCII that is safe verbatim inside a C# string literal and inert for APIM's substitution.
 _CSHARP_SAFE = frozenset(chr(c) for c in range(0x20, 0x7F)) - set('\\"{}@')
+# Bidi overrides and isolates: invisible, they make a reviewed policy read differently from what runs.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: Longest single-line literal accepted (front ends refuse header lines and URLs beyond ~8 KB).
+MAX_LINE = 8192
+#: How much of a refused value an error message shows.
+SHOWN_CHARS = 60
+
+
+class _Shown(str):
+    """A refused value already cut for the message: ``repr`` shows it as is."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def shown(value: Any) -> Any:
+    """``value`` itself when its repr is short, else its repr cut to about :data:`SHOWN_CHARS` characters."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001  # pragma: no cover - a hostile __repr__
+        return _Shown(f"<{type(value).__name__}>")
+    if len(text) <= SHOWN_CHARS:
+        return value
+    return _Shown(text[: SHOWN_CHARS - 12] + f"...({len(text)} chars)")
+
+
+def refuse(key: str, value: Any, expected: str) -> PolicyError:
+    """A :class:`PolicyError` whose message shows at most ~60 characters of ``value``."""
+    return PolicyError(key, shown(value), expected)
 
 
 @dataclass(frozen=True)
@@ -33,9 +67,11 @@ class Expression:
 
     def __post_init__(self) -> None:
         if not isinstance(self.code, str) or not self.code.strip():
-            raise PolicyError("expression", self.code, "a policy expression needs non-empty C# code")
+            raise refuse("expression", self.code, "expected non-empty C# code for a policy expression")
         if not _xml_safe(self.code):
-            raise PolicyError("expression", self.code, "a policy expression may not hold control characters")
+            raise refuse("expression", self.code, "expected C# code without control characters other than tab and newlines")
+        if not isinstance(self.multi_statement, bool):
+            raise refuse("expression.multi_statement", self.multi_statement, "expected True or False")
 
     def render(self) -> str:
         return f"@{{{self.code}}}" if self.multi_statement else f"@({self.code})"
@@ -49,11 +85,7 @@ class NamedValueRef:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not NAMED_VALUE_NAME.match(self.name):
-            raise PolicyError(
-                "named value",
-                self.name,
-                "named value names are 1-256 letters, digits, '.', '-' or '_'",
-            )
+            raise refuse("named value", self.name, "expected a named value name: 1-256 letters, digits, '.', '-' or '_'")
 
     def render(self) -> str:
         return "{{" + self.name + "}}"
@@ -63,27 +95,69 @@ class NamedValueRef:
 class Template:
     """Literal text with named-value references spliced in, e.g. ``{{vault-url}}/secrets/{{secret}}``.
 
-    APIM substitutes named values textually, so one value may combine several. Literal parts must be
-    plain: no ``{{``/``}}``, no leading ``@``, only characters XML can carry.
+    APIM substitutes named values textually *before* it looks for expressions, and a named value may
+    itself hold an expression. So:
+
+    - no literal part may begin with ``@`` (after spaces), at any index: ``{{x}}@(...)`` becomes an
+      expression when ``x`` resolves to an empty string;
+    - no literal part may hold ``{`` or ``}`` (it could complete a ``{{...}}`` with its neighbour);
+    - no literal part may be empty, and two references may not be adjacent: with no literal text between
+      them, whether the value is an expression, and where one value ends and the next begins, depends on
+      the contents of both named values together (``{{a}}{{b}}`` with ``a`` = ``@`` and ``b`` = ``(code)``
+      is code that neither value holds alone), so a literal separator is required;
+    - no literal part may hold control characters (templates build single-line values: URLs, headers).
     """
 
     parts: tuple
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "parts", tuple(self.parts))
+        if isinstance(self.parts, (str, bytes, NamedValueRef)):
+            raise refuse("template", self.parts, "expected a sequence of parts; use policy.template(part, part, ...)")
+        try:
+            object.__setattr__(self, "parts", tuple(self.parts))
+        except TypeError:
+            raise refuse("template", self.parts, "expected a sequence of text and policy.named_value(...) parts") from None
         if not self.parts:
-            raise PolicyError("template", self.parts, "a template needs at least one part")
+            raise refuse("template", self.parts, "expected at least one part")
+        previous = None
         for index, part in enumerate(self.parts):
+            key = f"template[{index}]"
             if isinstance(part, NamedValueRef):
-                continue
-            if not isinstance(part, str) or "{" in part or "}" in part or not _xml_safe(part) or (index == 0 and part.startswith("@")):
-                raise PolicyError(
-                    f"template[{index}]", part,
-                    "template parts are plain text (no '{', '}', leading '@' or control characters) or policy.named_value(...)",
+                if isinstance(previous, NamedValueRef):
+                    raise refuse(
+                        key, part,
+                        "expected literal text between two named values: adjacent references join into one value "
+                        "whose meaning (text or expression, where a host ends) depends on both contents together",
+                    )
+            elif not isinstance(part, str):
+                raise refuse(key, part, "expected plain text or policy.named_value(...)")
+            elif part == "":
+                raise refuse(key, part, "expected non-empty text (an empty part would hide two adjacent named values)")
+            elif part.lstrip().startswith("@"):
+                raise refuse(
+                    key, part,
+                    "expected text not starting with '@': APIM substitutes named values first, so a part that "
+                    "starts with '@' becomes an expression when what precedes it is empty; use policy.expr(...)",
                 )
+            elif "{" in part or "}" in part:
+                raise refuse(key, part, "expected text without '{' or '}': use policy.named_value(...) for a named value")
+            else:
+                bad = single_line_problem(part)
+                if bad:
+                    raise refuse(key, part, f"expected a single line of text: {bad}")
+                if not _xml_safe(part):
+                    raise refuse(key, part, "expected text XML can carry (no U+FFFE or U+FFFF): template parts are written verbatim")
+            previous = part
 
     def render(self) -> str:
         return "".join(p.render() if isinstance(p, NamedValueRef) else p for p in self.parts)
+
+    def literal_text(self) -> str:
+        """The literal parts only, concatenated (what the library itself wrote)."""
+        return "".join(p for p in self.parts if isinstance(p, str))
+
+    def has_reference(self) -> bool:
+        return any(isinstance(p, NamedValueRef) for p in self.parts)
 
 
 Value = Union[str, Expression, NamedValueRef, Template]
@@ -114,9 +188,25 @@ def _xml_safe(text: str) -> bool:
     return True
 
 
+def single_line_problem(text: str) -> str:
+    """Why ``text`` cannot stand where APIM needs one line ('' when it can)."""
+    if len(text) > MAX_LINE:
+        return f"{len(text)} characters is more than {MAX_LINE}"
+    for index, ch in enumerate(text):
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Zl", "Zp", "Cs") or ch in _BIDI_CONTROLS:
+            name = {"\r": "CR", "\n": "LF", "\t": "tab"}.get(ch, f"U+{ord(ch):04X}")
+            return f"{name} at index {index} (line breaks and control characters are refused here)"
+    return ""
+
+
 def needs_expression(text: str) -> bool:
-    """True when a literal cannot be written verbatim without APIM reading syntax into it."""
-    return text.startswith("@") or "{{" in text or "}}" in text or not _xml_safe(text)
+    """True when a literal cannot be written verbatim without APIM reading syntax into it.
+
+    A leading ``@`` after spaces counts too: whether APIM trims an attribute before looking for ``@`` is
+    not documented, so such a literal is written as a string expression either way.
+    """
+    return text.lstrip().startswith("@") or "{{" in text or "}}" in text or not _xml_safe(text)
 
 
 def csharp_string(text: str) -> str:
@@ -142,15 +232,24 @@ def render_value(value: Value, key: str) -> str:
     if isinstance(value, (Expression, NamedValueRef, Template)):
         return value.render()
     if not isinstance(value, str):
-        raise PolicyError(key, value, "expected a string, policy.expr(...) or policy.named_value(...)")
+        raise refuse(key, value, "expected a string, policy.expr(...), policy.named_value(...) or policy.template(...)")
     if needs_expression(value):
         return "@(" + csharp_string(value) + ")"
     return value
 
 
-def require_value(value: Value, key: str, *, allow_empty: bool = False) -> Value:
-    """Validate a value eagerly (type, and non-empty unless ``allow_empty``)."""
+def require_value(value: Value, key: str, *, allow_empty: bool = False, single_line: bool = False) -> Value:
+    """Validate a value eagerly: its type, non-empty unless ``allow_empty``, one line when ``single_line``.
+
+    ``single_line`` refuses control characters in literals (templates refuse them always); multi-line text
+    stays allowed, escaped, where it is legitimate (bodies, variable values).
+    """
     render_value(value, key)
-    if not allow_empty and isinstance(value, str) and value == "":
-        raise PolicyError(key, value, "a non-empty value is required")
+    if isinstance(value, str):
+        if not allow_empty and value == "":
+            raise refuse(key, value, "expected a non-empty value")
+        if single_line:
+            bad = single_line_problem(value)
+            if bad:
+                raise refuse(key, value, f"expected a single line of text: {bad}")
     return value
