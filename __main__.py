@@ -76,7 +76,8 @@ def data_lake_reader(entry: config.DataLakeReaderConfig) -> EntraBackend:
     and an API that reads files from it as the gateway's identity with Storage Blob Data Reader on that container."""
     account = storage.StorageAccount(
         f"{entry.name}-datalake",
-        account_name=pulumi.Output.concat("dl", naming.alnum(entry.name)[:16], naming.unique_suffix(f"{entry.name}-datalake")),
+        account_name=pulumi.Output.concat("dl", naming.alnum(entry.name)[:16], naming.unique_suffix(
+            f"{entry.name}-datalake", keepers={"resourceGroup": group.name, "location": env.resource_group.location})),
         resource_group_name=group.name,
         location=env.resource_group.location,
         is_hns_enabled=True,  # Data Lake Gen2: hierarchical namespace

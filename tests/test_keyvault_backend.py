@@ -10,6 +10,7 @@ from pulumi.runtime import rpc
 from apim_lastmile import Gateway, KeyVaultSecretBackend, LastMileError
 from apim_lastmile.keyvault_backend import RBAC_PROPAGATION_WAIT, vault_name_prefix
 from apim_lastmile.naming import KEY_VAULT, SUFFIX_LENGTH
+from apim_lastmile.plan import fake_guid
 
 from helpers import registered, run
 
@@ -115,8 +116,9 @@ def test_named_value_mode(named_value_plan):
     password = nv["legacy-password"]
     kv = password.plain_inputs["keyVault"]
     secret = plan.one("azure-native:keyvault:Secret")
-    assert kv == {"secretIdentifier": secret.outputs["properties"]["secretUri"]}
-    assert kv["secretIdentifier"].endswith("/secrets/legacy-password")  # versionless
+    # The current version: the `up` that rotates the password also updates the named value, so APIM switches at once.
+    assert kv == {"secretIdentifier": secret.outputs["properties"]["secretUriWithVersion"]}
+    assert kv["secretIdentifier"].startswith(secret.outputs["properties"]["secretUri"] + "/")
     assert password.plain_inputs["secret"] is True and "value" not in password.plain_inputs
     grant = plan.one("azure-native:authorization:RoleAssignment")
     assert grant.urn in password.depends_on
@@ -177,7 +179,16 @@ def test_given_secret_value_and_adopted_vault():
     for r in plan.registrations:
         if r.type != "azure-native:keyvault:Secret":
             assert "s3cr3t-from-config" not in str(r.plain_inputs)
-    assert plan.one("azure-native:authorization:RoleAssignment").plain_inputs["scope"].endswith("/vaults/kv-shared-prod/secrets/erp-password")
+    reader = plan.one("azure-native:authorization:RoleAssignment", "legacy-secret-reader").plain_inputs
+    assert reader["scope"].endswith("/vaults/kv-shared-prod/secrets/erp-password")
+    # Deleting the secret is a data-plane call with the deployer's credentials: the deployer may manage secrets in this
+    # one vault, and the secret depends on that grant (so `pulumi destroy` deletes the secret first).
+    officer = plan.one("azure-native:authorization:RoleAssignment", "legacy-deployer-secrets-officer")
+    assert officer.plain_inputs["scope"].endswith("/resourceGroups/rg-security/providers/Microsoft.KeyVault/vaults/kv-shared-prod")
+    assert officer.plain_inputs["roleDefinitionId"].endswith("b86a8fe4-44ce-4948-aee5-eccb2c155cd7")  # Key Vault Secrets Officer
+    assert officer.plain_inputs["principalId"] == fake_guid("deployer")
+    assert officer.plain_inputs["principalType"] == "ServicePrincipal"  # the mocks' deployer is a CI identity
+    assert officer.urn in secret.depends_on and not secret.retain_on_delete
 
 
 def test_rotation_is_a_keeper():

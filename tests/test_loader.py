@@ -179,7 +179,7 @@ def test_unquoted_date_stays_a_string_and_plans(tmp_path, capsys):
     _, config, _ = load_stack_config(proj, "dated")
     assert config["apim-lastmile:secretBackends"][0]["rotation"] == "2026-11-23"
     plan = plan_stack("dated", proj)
-    keepers = [r.plain_inputs["keepers"] for r in plan.registrations if "keepers" in r.plain_inputs]
+    keepers = [r.plain_inputs["keepers"] for r in plan.of_type("random:index/randomPassword:RandomPassword")]
     assert keepers == [{"rotation": "2026-11-23"}]
     assert main(["plan", "dated", "--project-dir", str(proj)]) == 0
     assert "Traceback" not in capsys.readouterr().err

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from lxml import etree
 
 from apim_lastmile import policy
+from apim_lastmile.policy.values import single_line_problem
 from apim_lastmile.errors import LastMileError, PolicyError
 
 from helpers import decode_literal
@@ -163,14 +164,20 @@ def test_literal_password_is_refused_and_not_echoed():
      "tab\tnew\nline", "nul\x00byte", "emoji 😀", "\ufffe"],
 )
 def test_values_are_escaped_and_round_trip(value, assert_valid_policy):
-    xml = policy.render(inbound=[policy.set_header(name="X-Test", values=[value]),
-                                 policy.set_variable(name="v", value=value)])
+    """Variable values may hold anything (escaped); a header value is one line (CR/LF there is header injection)."""
+    single_line = not single_line_problem(value)
+    header = [policy.set_header(name="X-Test", values=[value])] if single_line else []
+    xml = policy.render(inbound=[*header, policy.set_variable(name="v", value=value)])
     assert_valid_policy(xml)
     assert "{{" not in xml and "}}" not in xml
     doc = etree.fromstring(xml.encode())
     inbound = doc.find("inbound")
-    assert [c.tag for c in inbound] == ["base", "set-header", "set-variable"]
-    assert decode_literal(inbound.find("set-header/value").text) == value
+    assert [c.tag for c in inbound] == ["base", *(["set-header"] if single_line else []), "set-variable"]
+    if single_line:
+        assert decode_literal(inbound.find("set-header/value").text) == value
+    else:
+        with pytest.raises(PolicyError):
+            policy.set_header(name="X-Test", values=[value])
     assert decode_literal(inbound.find("set-variable").get("value")) == value
 
 
@@ -183,6 +190,10 @@ def test_named_values_and_expressions_render_as_asked():
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=st.text(max_size=60), username=st.text(min_size=1, max_size=20))
 def test_any_string_round_trips_without_changing_structure(value, username, policy_schema):
+    # Header values, cache keys and user names are one line (and a user name holds no ':'); bodies and defaults may
+    # hold anything. What the fragments refuse is covered by test_policy_hostile.py.
+    assume(not single_line_problem(value) and not single_line_problem(username) and ":" not in username)
+    assume(not username.lstrip().startswith("@") and "{{" not in username and "}}" not in username)
     xml = policy.render(
         inbound=[
             policy.set_header(name="X-Fuzz", values=[value]),

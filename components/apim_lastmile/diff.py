@@ -23,7 +23,7 @@ from typing import Any, Optional
 from .errors import LastMileError
 
 #: What can change for one URN (type and name are part of the URN itself).
-_FIELDS = ("parent", "protect")
+_FIELDS = ("parent", "protect", "options")
 
 #: The largest JSON file read (a real plan is well under 1 MiB).
 MAX_BYTES = 64 * 1024 * 1024
@@ -237,6 +237,8 @@ def load_plan(path: str) -> dict:
             raise LastMileError(f"{key}.parent", shown(resource["parent"]), "expected the parent's URN (a string) or null")
         if "protect" in resource and not isinstance(resource["protect"], bool):
             raise LastMileError(f"{key}.protect", shown(resource["protect"]), "expected true or false")
+        if "options" in resource and not isinstance(resource["options"], dict):
+            raise LastMileError(f"{key}.options", shown(resource["options"]), "expected the resource's lifecycle options (an object)")
         if urn in seen:
             raise LastMileError(f"{key}.urn", shown(urn), f"expected each URN once (also at resources[{seen[urn]}])")
         seen[urn] = i

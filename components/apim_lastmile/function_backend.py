@@ -185,7 +185,9 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
                     },
                 }
             },
-            opts=self._child,
+            # Retained: deleting auth settings resets the app to no authentication, which would open an adopted app
+            # to anonymous callers; a destroyed app takes its settings along.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
 
         # 4. APIM: a backend entity for the function, and the API whose policy carries the token.
@@ -289,7 +291,7 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
     def _function_app(self, rg, location, v: dict) -> tuple:
         """A Flex Consumption Function App that reaches its storage with its own identity (no keys)."""
         name = self._name
-        suffix = naming.unique_suffix(name, self)
+        suffix = naming.unique_suffix(name, self, keepers={"resourceGroup": rg, "location": location})
         account = storage.StorageAccount(
             f"{name}-storage",
             account_name=pulumi.Output.concat("st", naming.alnum(name)[:16], suffix),
@@ -361,6 +363,12 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
         return app.name, app.default_host_name, app.id
 
     def _lock_down(self, app_name: pulumi.Input[str], rg: pulumi.Input[str]) -> None:
-        """No FTP and no SCM basic-auth publishing credentials: deployments go through Entra ID."""
-        web.WebAppFtpAllowed(f"{self._name}-no-ftp-basic-auth", name=app_name, resource_group_name=rg, allow=False, opts=self._child)
-        web.WebAppScmAllowed(f"{self._name}-no-scm-basic-auth", name=app_name, resource_group_name=rg, allow=False, opts=self._child)
+        """No FTP and no SCM basic-auth publishing credentials: deployments go through Entra ID.
+
+        ``retain_on_delete``: azure-native deletes these settings by writing ``allow: true``
+        (pulumi/pulumi-azure-native#2537), so removing the component, or a refactor that replaces these resources,
+        would turn basic-auth publishing back on. Retained, the setting stays off; a destroyed app takes it along.
+        """
+        keep = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
+        web.WebAppFtpAllowed(f"{self._name}-no-ftp-basic-auth", name=app_name, resource_group_name=rg, allow=False, opts=keep)
+        web.WebAppScmAllowed(f"{self._name}-no-scm-basic-auth", name=app_name, resource_group_name=rg, allow=False, opts=keep)

@@ -189,7 +189,7 @@ class Gateway(pulumi.ComponentResource):
             service_identity = {"type": apimanagement.ApimIdentityType.SYSTEM_ASSIGNED}
 
         service_name = v["service_name"] or pulumi.Output.concat(
-            f"apim-{name}-", naming.unique_suffix(name, self)
+            f"apim-{name}-", naming.unique_suffix(name, self, keepers={"resourceGroup": rg, "location": args.get("location")})
         )
         service = apimanagement.ApiManagementService(
             f"{name}-apim",

@@ -9,6 +9,7 @@ import re
 from typing import Optional, Sequence, TypedDict
 
 import pulumi
+import pulumi_azuread as azuread
 import pulumi_random as random
 import pulumiverse_time as time
 from pulumi_azure_native import apimanagement, authorization, keyvault
@@ -116,6 +117,13 @@ def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
         "retention": retention, "operations": operations, "api_path": api_path, "username": username,
         "subscription_required": args.get("subscription_required", True), "protect": args.get("protect", False),
     }
+
+
+def deployer_principal_type(object_id: pulumi.Input[str], parent: pulumi.Resource) -> pulumi.Output[str]:
+    """``ServicePrincipal`` when the deployer is one (a CI identity), else ``User`` (someone signed in with az login)."""
+    found = azuread.get_service_principals_output(object_ids=[object_id], ignore_missing=True,
+                                                  opts=pulumi.InvokeOutputOptions(parent=parent))
+    return found.service_principals.apply(lambda sps: "ServicePrincipal" if sps else "User")
 
 
 def check_username(username: object, key: str = "username") -> str:
@@ -235,11 +243,25 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
             vault_rg = v["vault_rg"] or rg
             existing = keyvault.get_vault_output(vault_name=v["vault_name"], resource_group_name=vault_rg, opts=pulumi.InvokeOutputOptions(parent=self))
             vault_name, vault_uri = pulumi.Output.from_input(v["vault_name"]), existing.properties.vault_uri
+            # Deleting a secret is a Key Vault data-plane call made with the deployer's own credentials
+            # (pulumi/pulumi-azure-native#2374): on an RBAC vault that needs a data-plane role, or `pulumi destroy` and
+            # any replacement of the secret fail with 403 ForbiddenByRbac. The deployer gets Key Vault Secrets Officer
+            # on this one vault, and the secret depends on that grant, so it is deleted while the grant still exists.
+            secret_opts = pulumi.ResourceOptions(parent=self, protect=True if v["protect"] else None, depends_on=[assign(
+                f"{name}-deployer-secrets-officer",
+                principal_id=client.object_id,
+                principal_type=deployer_principal_type(client.object_id, self),
+                role_guid=BUILT_IN_ROLES["Key Vault Secrets Officer"],
+                scope=existing.id,
+                description=f"{name}: the deployer may delete the secret it manages (Key Vault deletes are data-plane calls)",
+                parent=self,
+            )])
         else:
             vault_rg = rg
             vault = keyvault.Vault(
                 f"{name}-vault",
-                vault_name=pulumi.Output.concat(vault_name_prefix(name), naming.unique_suffix(name, self)),
+                vault_name=pulumi.Output.concat(vault_name_prefix(name), naming.unique_suffix(
+                    name, self, keepers={"resourceGroup": rg, "location": args.get("location")})),
                 resource_group_name=rg,
                 location=args.get("location"),
                 properties={
@@ -253,6 +275,10 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
                 opts=stateful,
             )
             vault_name, vault_uri = vault.name, vault.properties.vault_uri
+            # Retained: deleting a secret is a data-plane call with the deployer's credentials, which fails on this RBAC
+            # vault without a data-plane role (pulumi/pulumi-azure-native#2374); the vault's own deletion takes the
+            # secret along, and a new vault name (the suffix) means no soft-deleted secret is ever in the way.
+            secret_opts = pulumi.ResourceOptions(parent=self, protect=True if v["protect"] else None, retain_on_delete=True)
 
         # 2. The secret: given or generated, a Pulumi secret either way.
         # Output.secret on both paths: secret-ness must not depend on the provider declaring it.
@@ -269,7 +295,7 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
             resource_group_name=vault_rg,
             secret_name=v["secret_name"],
             properties={"value": value},
-            opts=stateful,
+            opts=secret_opts,
         )
 
         # 3. Least privilege: read this one secret, nothing else.
@@ -284,13 +310,16 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
 
         # 4. Named values: the per-environment bits, so the policy text is the same everywhere.
         nv = named_value_names(name)
-        # The versionless URI: APIM then follows new versions by itself. A URI is no secret.
+        # A URI is no secret. The named value points at the current version: the `up` that rotates the password
+        # writes a new version and, in the same deployment, the named value that names it, so APIM switches at once
+        # (a versionless reference would be refreshed only within four hours, while the backend wants the new one).
         secret_uri = pulumi.Output.unsecret(secret.properties.apply(lambda p: p.secret_uri))
+        version_uri = pulumi.Output.unsecret(secret.properties.apply(lambda p: p.secret_uri_with_version))
         named = [apimanagement.NamedValue(f"{name}-nv-username", named_value_id=nv["username"], display_name=nv["username"],
                                           value=v["username"], secret=False, opts=child, **apim)]
         self.named_value_id = None
         if v["delivery"] == "named-value":
-            key_vault = {"secret_identifier": secret_uri}
+            key_vault = {"secret_identifier": version_uri}
             if identity_client_id is not None:
                 key_vault["identity_client_id"] = identity_client_id
             # APIM reads the secret on create: wait for the role to take effect (again whenever the grant is re-made).

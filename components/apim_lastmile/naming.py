@@ -163,10 +163,17 @@ def check_prefix_fits(rule: NameRule, key: str, prefix: str) -> None:
     rule.check(key, candidate)
 
 
-def unique_suffix(name: str, parent: Optional[pulumi.Resource] = None) -> pulumi.Output[str]:
-    """Six lower-case letters and digits, fixed once created (pulumi-random keeps it in state)."""
+def unique_suffix(name: str, parent: Optional[pulumi.Resource] = None,
+                  keepers: Optional[dict[str, pulumi.Input[Optional[str]]]] = None) -> pulumi.Output[str]:
+    """Six lower-case letters and digits, fixed once created (pulumi-random keeps it in state).
+
+    ``keepers``: the inputs that force the named resources to be replaced (resource group, location). When one
+    changes, the suffix changes with it, so the replacement gets a new name: APIM services and Key Vaults are
+    soft-deleted, and their old names stay taken (APIM 48 hours; a purge-protected vault its retention days).
+    """
     return random.RandomString(
         f"{name}-suffix", length=SUFFIX_LENGTH, special=False, upper=False, numeric=True,
+        keepers={k: pulumi.Output.from_input(v).apply(lambda x: x or "") for k, v in (keepers or {}).items()} or None,
         opts=pulumi.ResourceOptions(parent=parent),
     ).result
 

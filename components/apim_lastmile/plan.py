@@ -138,7 +138,9 @@ class LastMileMocks(pulumi_mocks.Mocks):
             rid = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{vault}/secrets/{azure_name}"
             props = {k: v for k, v in (inputs.get("properties") or {}).items() if k != "value"}
             props["secretUri"] = f"https://{vault}.vault.azure.net/secrets/{azure_name}"
-            props["secretUriWithVersion"] = f"https://{vault}.vault.azure.net/secrets/{azure_name}/{guid('version').replace('-', '')}"
+            # A new value is a new version, as in Key Vault.
+            version = hashlib.sha256(json.dumps((inputs.get("properties") or {}).get("value")).encode()).hexdigest()[:32]
+            props["secretUriWithVersion"] = f"https://{vault}.vault.azure.net/secrets/{azure_name}/{version}"
             outputs["properties"] = props
         elif typ == "azuread:index/applicationRegistration:ApplicationRegistration":
             object_id = guid("object")
@@ -150,7 +152,8 @@ class LastMileMocks(pulumi_mocks.Mocks):
             digest = hashlib.sha256(f"{pulumi.get_stack()}/{args.name}".encode()).hexdigest()
             outputs["result"] = "".join(c for c in digest if c.isalnum())[: int(inputs.get("length", 6))]
         elif typ == "random:index/randomPassword:RandomPassword":
-            outputs["result"] = "mock-" + hashlib.sha256(args.name.encode()).hexdigest()[: int(inputs.get("length", 32)) - 5]
+            seed = f"{args.name}/{json.dumps(inputs.get('keepers') or {}, sort_keys=True)}"
+            outputs["result"] = "mock-" + hashlib.sha256(seed.encode()).hexdigest()[: int(inputs.get("length", 32)) - 5]
         outputs.setdefault("id", rid)
         return rid, outputs
 
@@ -171,6 +174,10 @@ class LastMileMocks(pulumi_mocks.Mocks):
             app = self.directory.get(client_id, {})
             return {"clientId": client_id, "objectId": fake_guid("app", client_id), "displayName": f"app {client_id}",
                     "apis": [{"requestedAccessTokenVersion": app.get("token_version", 2)}]}
+        if args.token == "azuread:index/getServicePrincipals:getServicePrincipals" and "objectIds" in args.args:
+            # The deployer (getClientConfig's objectId) is a service principal, as in CI.
+            found = [o for o in args.args["objectIds"] if o == fake_guid("deployer")]
+            return {"objectIds": found, "servicePrincipals": [{"objectId": o, "clientId": fake_guid("deployer-client")} for o in found]}
         if args.token == "azuread:index/getServicePrincipals:getServicePrincipals":
             found = [c for c in args.args.get("clientIds", []) if self.directory.get(c, {}).get("service_principal", True)]
             return {"clientIds": found, "objectIds": [fake_guid("sp", c) for c in found], "servicePrincipals": [
@@ -202,6 +209,13 @@ class Registration:
     depends_on: list[str]
     outputs: dict = field(default_factory=dict)
     delete_before_replace: bool = False
+    retain_on_delete: bool = False
+
+    @property
+    def options(self) -> dict:
+        """The lifecycle options Pulumi acts on at replace and delete time (stable: sorted, URNs only)."""
+        return {"dependsOn": sorted(self.depends_on), "deleteBeforeReplace": self.delete_before_replace,
+                "retainOnDelete": self.retain_on_delete}
 
     @property
     def plain_inputs(self) -> dict:
@@ -231,6 +245,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     depends_on=sorted(request.dependencies),
                     outputs=dict(self.resources[response.urn].state) if request.custom else {},
                     delete_before_replace=bool(request.deleteBeforeReplace),
+                    retain_on_delete=bool(request.retainOnDelete),
                 )
             )
         return response
@@ -266,7 +281,8 @@ class Plan:
         return {
             "stack": self.stack,
             "resources": [
-                {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "protect": r.protect, "inputs": mask_secrets(r.inputs)}
+                {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "protect": r.protect,
+                 "options": r.options, "inputs": mask_secrets(r.inputs)}
                 for r in sorted(self.registrations, key=lambda r: r.urn)
             ],
             "policies": dict(sorted(self.policies().items())),

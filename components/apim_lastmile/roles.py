@@ -100,7 +100,8 @@ def assignment_name(scope: str, principal_id: str, guid: str) -> str:
 
 
 def assign(logical_name: str, *, principal_id: pulumi.Input[str], role_guid: str, scope: pulumi.Input[str],
-           description: str, parent: pulumi.Resource) -> authorization.RoleAssignment:
+           description: str, parent: pulumi.Resource,
+           principal_type: pulumi.Input[str] = authorization.PrincipalType.SERVICE_PRINCIPAL) -> authorization.RoleAssignment:
     """One role assignment to a managed identity, the way every grant of the library is made.
 
     - ``principalType: ServicePrincipal``: ARM then skips the directory look-up that fails with ``PrincipalNotFound``
@@ -108,12 +109,13 @@ def assign(logical_name: str, *, principal_id: pulumi.Input[str], role_guid: str
     - A deterministic name (:func:`assignment_name`), and ``delete_before_replace``: a replacement removes the old
       grant before making the new one, since ARM refuses a second assignment of the same role to the same principal
       on the same scope (``RoleAssignmentExists``) whatever its name.
+    - ``principal_type`` other than ``ServicePrincipal`` only for the deployer, who may be a user.
     """
     return authorization.RoleAssignment(
         logical_name,
         role_assignment_name=pulumi.Output.all(scope, principal_id).apply(lambda v: assignment_name(v[0], v[1], role_guid)),
         principal_id=principal_id,
-        principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+        principal_type=principal_type,
         role_definition_id=role_definition_id(scope, role_guid),
         scope=scope,
         description=description,
