@@ -289,7 +289,7 @@ def args(**changes):
         ({"audience": "sql", "backend_url": "https://srv.database.windows.net/db", "role_assignments": [{"role": "Reader", "scope": CONTAINER_ID}]},
          "role_assignments", "CREATE USER"),
         ({"backend_url": "http://acct.dfs.core.windows.net/raw"}, "backend_url", "https://"),
-        ({"backend_url": "https://acct.blob.core.windows.net/raw?sv=2022&sig=abc"}, "backend_url", "remove the sig parameter"),
+        ({"backend_url": "https://acct.blob.core.windows.net/raw?sv=2022&sig=abc"}, "backend_url", "'sig' carries a key"),
         ({"headers": {"Authorization": "Bearer x"}}, "headers.Authorization", "token"),
         ({"headers": {"x-functions-key": "k"}}, "headers.x-functions-key", "function keys"),
         ({"headers": {"bad header": "v"}}, "headers", "header name"),

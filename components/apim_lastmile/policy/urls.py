@@ -34,6 +34,9 @@ _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _NUMERIC_LABEL = re.compile(r"^(?:[0-9]+|0x[0-9a-f]*)$")
 _PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
 _WHITESPACE = re.compile(r"\s")
+#: Instance metadata services by name (by address they are IP literals, refused anyway). Private names in general
+#: stay allowed: a gateway in a virtual network reaches its backends by them.
+_METADATA_HOSTS = frozenset({"metadata.azure.internal", "metadata.google.internal", "metadata"})
 
 
 def _hidden_query(text: str) -> str:
@@ -45,7 +48,7 @@ def _check_query(key: str, text: str, query: str) -> None:
     """Refuse a credential parameter name (percent-decoded, any case) in ``query``."""
     for piece in re.split(r"[&;]", query):
         raw = piece.split("=", 1)[0]
-        name = unquote_plus(_PLACEHOLDER.sub("", raw))
+        name = unquote_plus(unquote_plus(_PLACEHOLDER.sub("", raw)))  # twice: %2563ode is code to a server that decodes twice
         norm = re.sub(r"[-_.\s]", "", name.lower())
         if norm in CREDENTIAL_PARAMS:
             raise refuse(
@@ -80,6 +83,8 @@ def _check_authority(key: str, text: str, authority: str) -> None:
         raise refuse(key, text, "expected a DNS host name: a numeric last label is read as an IPv4 address")
     if host == "localhost" or host.endswith(".localhost"):
         raise refuse(key, text, "expected a remote host, not localhost")
+    if host in _METADATA_HOSTS:
+        raise refuse(key, text, "expected a backend, not an instance metadata service: a token or password never goes there")
     if len(host) > 253 or not all(_LABEL.match(label) for label in labels):
         raise refuse(key, text, "expected a DNS host name: labels of letters, digits and '-', separated by '.'")
 
