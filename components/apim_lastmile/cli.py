@@ -64,6 +64,15 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+def _permissions(args: argparse.Namespace) -> int:
+    from .permissions import render, requirements
+    from .plan import plan_stack
+
+    result = plan_stack(args.stack, Path(args.project_dir) if args.project_dir else None)
+    sys.stdout.write(render(args.stack, requirements(result.registrations)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lastmile", description="apim-lastmile: offline plans, plan diffs and post-deploy proof.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="print the plan as stable JSON")
     plan.add_argument("--project-dir", help="the directory with Pulumi.yaml (default: this one or a parent)")
     plan.set_defaults(func=_plan)
+
+    permissions = sub.add_parser("permissions", help="the Azure roles and Graph permissions the deployer needs for a stack")
+    permissions.add_argument("stack", help="stack name: reads stacks/Pulumi.<stack>.yaml")
+    permissions.add_argument("--project-dir", help="the directory with Pulumi.yaml (default: this one or a parent)")
+    permissions.set_defaults(func=_permissions)
 
     diff = sub.add_parser("diff", help="compare two `plan --json` files: resources added/removed/changed, policy diffs")
     diff.add_argument("base", help="plan JSON of the base branch")
