@@ -1,8 +1,8 @@
 """The APIM side every backend shares: an HTTPS-only API, its operations and its policy."""
 
-from __future__ import annotations
 
 import re
+from enum import Enum
 from typing import Optional, Sequence, TypedDict
 
 import pulumi
@@ -13,7 +13,6 @@ from .azure_rules import MAX_OPERATIONS, check_location, check_policy_size
 from .errors import LastMileError
 from .gateway import GatewayRef, check_gateway_ref, gateway_url
 
-HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _URL_TEMPLATE = re.compile(r"^/[A-Za-z0-9._~{}*/-]*$")
 #: A template parameter: ``{name}``, or ``{*name}`` for the rest of the path (declared as ``name``).
 _PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_-]{0,63})\}")
@@ -36,11 +35,35 @@ def template_parameters(template: str, key: str = "url_template") -> list[str]:
     return names
 
 
-class Operation(TypedDict):
-    """One API operation: an HTTP ``method`` on a ``url_template`` such as ``/orders/{id}`` or ``/*``."""
+class HttpMethod(str, Enum):
+    """An HTTP method an API operation answers."""
 
-    method: str
+    GET = "GET"
+    """GET"""
+    POST = "POST"
+    """POST"""
+    PUT = "PUT"
+    """PUT"""
+    PATCH = "PATCH"
+    """PATCH"""
+    DELETE = "DELETE"
+    """DELETE"""
+    HEAD = "HEAD"
+    """HEAD"""
+    OPTIONS = "OPTIONS"
+    """OPTIONS"""
+
+
+HTTP_METHODS = tuple(m.value for m in HttpMethod)
+
+
+class Operation(TypedDict):
+    """One API operation: an HTTP method on a URL template such as /orders/{id} or /*."""
+
+    method: HttpMethod
+    """The HTTP method."""
     url_template: str
+    """The path, starting with '/': /items/{id} (each {param} is declared to APIM), or /* for every path."""
 
 
 def default_operations() -> list[Operation]:
@@ -63,7 +86,7 @@ def check_operations(operations: Optional[Sequence[Operation]], key: str = "oper
         unknown = sorted(set(op) - {"method", "url_template"})
         if unknown:
             raise LastMileError(f"{where}.{unknown[0]}", op[unknown[0]], "unknown key; an operation has method and url_template")
-        method = op.get("method")
+        method = naming.plain(op.get("method"))
         if method not in HTTP_METHODS:
             raise LastMileError(f"{where}.method", method, f"expected one of {', '.join(HTTP_METHODS)}")
         template = op.get("url_template")
@@ -76,7 +99,7 @@ def check_operations(operations: Optional[Sequence[Operation]], key: str = "oper
             raise LastMileError(where, op, f"the same operation as {key}[{other}] to APIM (its id {op_id!r} is case-insensitive "
                                            "and ignores punctuation): merge them or change the path")
         ids[op_id] = index
-    return list(operations)
+    return [{"method": naming.plain(op["method"]), "url_template": op["url_template"]} for op in operations]
 
 
 def check_backend_basics(kind: str, name: str, args: object, allowed: object, needs_resource_group: bool = True) -> GatewayRef:
@@ -163,7 +186,7 @@ def publish_api(
         api_id=api.name,
         policy_id="policy",
         format=apimanagement.PolicyContentFormat.RAWXML,
-        value=pulumi.Output.from_input(policy_xml).apply(lambda xml: check_policy_size("policy_xml", xml, gateway.get("sku"))),
+        value=pulumi.Output.from_input(policy_xml).apply(lambda xml: check_policy_size("policy_xml", xml, naming.plain(gateway.get("sku")))),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
         **common,
     )

@@ -35,38 +35,39 @@ _CREDENTIAL_HEADER = re.compile(r"(^|[-_])(api[-_]?key|key|secret|token|password
 
 
 class RoleAssignmentSpec(TypedDict):
-    """A role for the gateway's identity: ``role`` (name from roles.py or its GUID) on ``scope`` (a resource id)."""
+    """A role for the gateway's identity on one scope."""
 
     role: str
+    """A built-in role name (e.g. Storage Blob Data Reader) or its GUID; with a catalogue audience, one of that
+    service's roles."""
     scope: pulumi.Input[str]
+    """The narrowest resource id that works (e.g. a container's id); data-plane write roles never at subscription or
+    management-group scope."""
 
 
 class EntraBackendArgs(TypedDict, total=False):
-    """Arguments of :class:`EntraBackend`.
-
-    - ``gateway`` (required): the :class:`GatewayRef` whose identity calls the service.
-    - ``api_path`` (required): the API's path on the gateway (no leading ``/``).
-    - ``backend_url`` (required): the service's https:// base URL, e.g. ``https://<account>.dfs.core.windows.net/<fs>``
-      (a string, or an Output of one); no SAS token or key in it.
-    - ``audience`` (required): a catalogue name (``storage``, ``arm``, ``keyvault``, ``servicebus``, ``eventhubs``,
-      ``cognitiveservices``, ``openai``, ``machinelearning``, ``logicapps``, ``sql``), an ``https://`` or ``api://``
-      audience, or an app registration's client id.
-    - ``role_assignments``: ``[{"role": "Storage Blob Data Reader", "scope": container.id}, ...]``, each created for
-      the gateway's identity (``ServicePrincipal``). With a catalogue audience the role must be one of that
-      service's roles; default none (the role is granted elsewhere).
-    - ``headers``: extra literal headers for the backend, e.g. ``{"x-ms-version": "2023-11-03"}``; the catalogue's
-      headers are sent by default and can be overridden here.
-    - ``operations``, ``subscription_required``: as for the other backends.
-    """
+    """Arguments of EntraBackend: an API in front of an Entra-protected Azure service, reached with the gateway's
+    managed identity."""
 
     gateway: Required[GatewayRef]
+    """The gateway whose identity calls the service (Gateway.ref, or its outputs)."""
     api_path: Required[str]
+    """The API's path on the gateway (no leading '/')."""
     backend_url: Required[pulumi.Input[str]]
+    """The service's https:// base URL, e.g. https://<account>.dfs.core.windows.net/<filesystem>; for a catalogue
+    audience, one of that service's hosts; no SAS token or key in it."""
     audience: Required[str]
+    """A catalogue name (storage, arm, keyvault, servicebus, eventhubs, cognitiveservices, openai, machinelearning,
+    logicapps, sql), an https:// or api:// token audience, or an app registration's client id."""
     role_assignments: Sequence[RoleAssignmentSpec]
-    headers: Mapping[str, str]
+    """Roles created for the gateway's identity (ServicePrincipal); default none (granted elsewhere)."""
+    headers: dict[str, str]
+    """Extra literal headers for the backend (the catalogue's, e.g. x-ms-version, are sent by default and can be
+    overridden here); no credential headers."""
     operations: Sequence[Operation]
+    """The API's operations; default every method on /*."""
     subscription_required: bool
+    """Callers need an APIM subscription key; default true."""
 
 
 def check_backend_url(value: object, key: str = "backend_url", entry: Optional[audiences.Audience] = None) -> str:
@@ -195,9 +196,13 @@ class EntraBackend(pulumi.ComponentResource):
     """An API in front of an Entra-protected Azure service, reached with the gateway's managed identity."""
 
     api_url: pulumi.Output[str]
+    """The API's public URL on the gateway."""
     policy_xml: pulumi.Output[str]
-    audience: str
-    role_assignment_ids: pulumi.Output[list]
+    """The exact policy XML sent to APIM."""
+    audience: pulumi.Output[str]
+    """The token audience the gateway asks for."""
+    role_assignment_ids: pulumi.Output[list[str]]
+    """The ids of the role assignments made for the gateway's identity."""
 
     def __init__(self, name: str, args: EntraBackendArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         v = _validate(name, args)
@@ -218,7 +223,7 @@ class EntraBackend(pulumi.ComponentResource):
             ))
 
         # 2. The policy: token for the audience (client-id only for a user-assigned identity), headers, route.
-        self.audience = v["resource"]
+        self.audience = pulumi.Output.from_input(v["resource"])
         self.policy_xml = pulumi.Output.all(args["backend_url"], gateway.get("identity_client_id")).apply(
             lambda vals: entra_policy(v["resource"], vals[0], v["headers"], vals[1], v["entry"])
         )

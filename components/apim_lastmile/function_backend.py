@@ -6,6 +6,7 @@ answers 401 to anyone but APIM's identity -> the APIM API whose policy fetches t
 """
 
 
+from enum import Enum
 from typing import Optional, Sequence, TypedDict
 
 import pulumi
@@ -31,34 +32,58 @@ DEPLOYMENT_CONTAINER = "app-package"
 INVOKE_ROLE_VALUE = "Function.Invoke"
 
 
-class SecuredFunctionBackendArgs(TypedDict, total=False):
-    """Arguments of :class:`SecuredFunctionBackend`.
+class RuntimeName(str, Enum):
+    """A language runtime of the Flex Consumption plan."""
 
-    - ``gateway`` (required): the :class:`GatewayRef` whose identity may call the function.
-    - ``resource_group_name`` (required): where the Function App lives (or lives already, when adopted).
-    - ``api_path`` (required): the API's path on the gateway, e.g. ``orders`` (no leading ``/``).
-    - ``app_client_id``: the client id of an existing app registration; default: one is created with an
-      app role that only the gateway's identity is assigned, and ``app_role_assignment_required``.
-    - ``function_app_name``: adopt this existing Function App instead of creating one.
-    - ``operations``: ``[{"method": "GET", "url_template": "/items/{id}"}, ...]``; default every method on ``/*``.
-    - ``location``: defaults to the resource group's.
-    - ``runtime``: ``{"name": "python", "version": "3.11"}`` (Flex Consumption runtimes); default Python 3.11.
-    - ``maximum_instance_count``: Flex Consumption scale-out limit, default 40.
-    - ``subscription_required``: require an APIM subscription key from callers, default ``True``.
-    - ``protect``: protect the stateful children (app registration, storage) from deletion.
-    """
+    PYTHON = "python"
+    """Python (3.10 to 3.13)."""
+    NODE = "node"
+    """Node.js (20, 22)."""
+    DOTNET_ISOLATED = "dotnet-isolated"
+    """.NET isolated worker (8.0, 9.0, 10.0)."""
+    JAVA = "java"
+    """Java (11, 17, 21)."""
+    POWERSHELL = "powershell"
+    """PowerShell (7.4)."""
+
+
+class FunctionRuntime(TypedDict, total=False):
+    """The Function App's language runtime."""
+
+    name: Required[RuntimeName]
+    """The runtime."""
+    version: str
+    """A version Flex Consumption runs for it (dotnet-isolated: "8.0", not "8"); default python 3.11, node 20,
+    dotnet-isolated 8.0, java 17, powershell 7.4."""
+
+
+class SecuredFunctionBackendArgs(TypedDict, total=False):
+    """Arguments of SecuredFunctionBackend: an Azure Function behind Easy Auth that only the gateway's identity may
+    call, and the APIM API in front of it."""
 
     gateway: Required[GatewayRef]
+    """The gateway whose identity may call the function (Gateway.ref, or its outputs)."""
     resource_group_name: Required[pulumi.Input[str]]
+    """Where the Function App lives (or lives already, when adopted)."""
     api_path: Required[str]
+    """The API's path on the gateway, e.g. orders (no leading '/')."""
     app_client_id: str
+    """The client id of an existing app registration; default a new one with an app role only the gateway's
+    identity holds, and app role assignment required."""
     function_app_name: str
+    """Adopt this existing Function App (in resource_group_name) instead of creating a Flex Consumption one."""
     operations: Sequence[Operation]
+    """The API's operations; default every method on /*."""
     location: pulumi.Input[str]
-    runtime: dict
+    """An Azure region; default the resource group's."""
+    runtime: FunctionRuntime
+    """The language runtime; default python 3.11."""
     maximum_instance_count: int
+    """The Flex Consumption scale-out limit, 1 to 1000; default 40."""
     subscription_required: bool
+    """Callers need an APIM subscription key; default true."""
     protect: NotRequired[bool]
+    """Protect the stateful children (app registration, storage) from deletion; default false."""
 
 
 def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
@@ -70,9 +95,11 @@ def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
     if app_name is None:
         naming.check_prefix_fits(naming.FUNCTION_APP, "SecuredFunctionBackend name", f"func-{name}-")
     runtime = args.get("runtime") or {"name": "python"}
-    if not isinstance(runtime, dict) or runtime.get("name") not in RUNTIMES:
-        raise LastMileError("runtime.name", runtime.get("name") if isinstance(runtime, dict) else runtime, f"expected one of {', '.join(RUNTIMES)}")
-    runtime = {"name": runtime["name"], "version": check_runtime_version(runtime["name"], runtime.get("version"))}
+    runtime_name = naming.plain(runtime.get("name")) if isinstance(runtime, dict) else runtime
+    if not isinstance(runtime, dict) or not isinstance(runtime_name, str) or runtime_name not in RUNTIMES:
+        raise LastMileError("runtime.name", runtime_name, f"expected one of {', '.join(RUNTIMES)}")
+    naming.check_known_keys(runtime, FunctionRuntime, "runtime.")
+    runtime = {"name": runtime_name, "version": check_runtime_version(runtime_name, runtime.get("version"))}
     max_instances = args.get("maximum_instance_count", 40)
     low, high = flex.MAXIMUM_INSTANCE_COUNT
     if isinstance(max_instances, bool) or not isinstance(max_instances, int) or not low <= max_instances <= high:
@@ -128,10 +155,15 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
     """An Azure Function behind Easy Auth that accepts only the gateway's managed identity."""
 
     api_url: pulumi.Output[str]
+    """The API's public URL on the gateway."""
     policy_xml: pulumi.Output[str]
+    """The exact policy XML sent to APIM."""
     function_app_name: pulumi.Output[str]
+    """The Function App's name (deploy your code to it)."""
     function_url: pulumi.Output[str]
+    """The function's own https://<host>/api URL (it answers 401 to anyone but the gateway)."""
     app_client_id: pulumi.Output[str]
+    """The client id of the app registration the gateway gets tokens for."""
 
     def __init__(self, name: str, args: SecuredFunctionBackendArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         v = _validate(name, args)

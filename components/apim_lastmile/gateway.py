@@ -2,6 +2,7 @@
 
 
 import re
+from enum import Enum
 from typing import Optional, TypedDict
 
 import pulumi
@@ -16,92 +17,118 @@ try:  # Python 3.11+
 except ImportError:  # pragma: no cover
     from typing_extensions import NotRequired, Required
 
-#: SKU name -> default capacity. Consumption is serverless (capacity 0); the others run units.
-SKUS: dict[str, int] = {
-    "Consumption": 0,
-    "Developer": 1,
-    "Basic": 1,
-    "Standard": 1,
-    "Premium": 1,
-    "Isolated": 1,
-    "BasicV2": 1,
-    "StandardV2": 1,
-}
+class Sku(str, Enum):
+    """An API Management tier (learn.microsoft.com/azure/api-management/api-management-features)."""
+
+    CONSUMPTION = "Consumption"
+    """Serverless, capacity 0, no built-in cache."""
+    DEVELOPER = "Developer"
+    """One unit, no SLA: for development."""
+    BASIC = "Basic"
+    """Classic Basic, 1-2 units."""
+    STANDARD = "Standard"
+    """Classic Standard, 1-4 units."""
+    PREMIUM = "Premium"
+    """Classic Premium, 1-31 units per region."""
+    ISOLATED = "Isolated"
+    """Classic Isolated (App Service Environment)."""
+    BASIC_V2 = "BasicV2"
+    """Basic v2, 1-10 units."""
+    STANDARD_V2 = "StandardV2"
+    """Standard v2, 1-10 units."""
+
+
+class CacheKind(str, Enum):
+    """Whether a gateway can cache, which a Key Vault backend in send-request mode needs."""
+
+    INTERNAL = "internal"
+    """The tier's built-in cache (every tier but Consumption)."""
+    EXTERNAL = "external"
+    """An external Redis cache configured on the gateway."""
+    NONE = "none"
+    """No cache: a Consumption gateway without an external cache."""
+
+
+class IdentityType(str, Enum):
+    """Which managed identity carries the last mile."""
+
+    SYSTEM_ASSIGNED = "SystemAssigned"
+    """The service's system-assigned identity."""
+    USER_ASSIGNED = "UserAssigned"
+    """A user-assigned identity (its client id is then sent as client-id)."""
+
+
+class GatewayRef(TypedDict):
+    """What a backend needs to know about a gateway: ``Gateway.ref`` returns one, or build it (e.g. from another
+    stack's outputs, see ``gateway_ref_from_outputs``) for an APIM instance another stack owns."""
+
+    service_name: pulumi.Input[str]
+    """The API Management service name."""
+    resource_group_name: pulumi.Input[str]
+    """The resource group of the API Management service."""
+    principal_id: pulumi.Input[str]
+    """The object (principal) id of the managed identity that carries the last mile."""
+    identity_client_id: NotRequired[pulumi.Input[str]]
+    """The client id of that identity, only when it is user-assigned (policies send it as client-id, Key Vault named
+    values as identityClientId)."""
+    identity_type: NotRequired[IdentityType]
+    """SystemAssigned or UserAssigned; checked against identity_client_id when given."""
+    gateway_url: NotRequired[pulumi.Input[str]]
+    """The gateway's https:// URL (default https://<service>.azure-api.net)."""
+    sku: NotRequired[Sku]
+    """The gateway's tier: decides whether it has a built-in cache."""
+    cache: NotRequired[CacheKind]
+    """internal, external or none; without it, it follows from sku (no built-in cache on Consumption)."""
+
+
+SKUS: dict[str, int] = {sku.value: (0 if sku is Sku.CONSUMPTION else 1) for sku in Sku}
+"""SKU name -> default capacity. Consumption is serverless (capacity 0); the others run units."""
 #: Tiers without a built-in cache: only an external (Redis) cache serves cache-lookup/store there.
 #: learn.microsoft.com/azure/api-management/caching-overview: the internal cache is provisioned "in all API
 #: Management service tiers (except the Consumption tier)"; the v2 tiers have one too (BasicV2 250 MB, StandardV2 1 GB).
 NO_BUILT_IN_CACHE = frozenset({"Consumption"})
 #: What a GatewayRef says of the gateway's cache: the built-in one, an external one, or none at all.
-CACHE_KINDS = ("internal", "external", "none")
-
-
-class GatewayRef(TypedDict):
-    """What a backend needs to know about a gateway (public contract).
-
-    Build one by hand (e.g. from a StackReference) for an APIM instance another stack owns.
-    ``identity_client_id`` is set only when the last mile uses a user-assigned identity (policies then send
-    it as ``client-id``, Key Vault named values as ``identityClientId``). ``identity_type`` (``SystemAssigned``
-    or ``UserAssigned``) is optional; when given it is checked against ``identity_client_id``, which catches a
-    client id copied onto the ref of a system-assigned gateway. ``sku`` (one of :data:`SKUS`) and ``cache``
-    (``internal``, ``external`` or ``none``) say whether the gateway can cache; without ``cache`` it follows from
-    ``sku`` (no built-in cache on Consumption). A Key Vault backend in ``send-request`` mode needs a cache.
-    """
-
-    service_name: pulumi.Input[str]
-    resource_group_name: pulumi.Input[str]
-    principal_id: pulumi.Input[str]
-    identity_client_id: NotRequired[Optional[pulumi.Input[str]]]
-    identity_type: NotRequired[str]
-    gateway_url: NotRequired[pulumi.Input[str]]
-    sku: NotRequired[str]
-    cache: NotRequired[str]
-
-
-IDENTITY_TYPES = ("SystemAssigned", "UserAssigned")
+CACHE_KINDS = tuple(kind.value for kind in CacheKind)
+IDENTITY_TYPES = tuple(kind.value for kind in IdentityType)
 
 
 class ExternalCacheArgs(TypedDict, total=False):
-    """An external Redis-compatible cache for the gateway (an ``apimanagement.Cache`` entity).
+    """An external Redis-compatible cache for the gateway (an apimanagement.Cache entity)."""
 
-    - ``connection_string`` (required): a Pulumi secret (``config.require_secret(...)``), e.g.
-      ``<name>.redis.cache.windows.net:6380,password=<key>,ssl=True,abortConnect=False``. APIM reaches an external
-      cache only with an access key (it offers no Microsoft Entra option for it), so the key must stay a secret;
-      a plain string is refused.
-    - ``use_from_location``: ``default`` (every region of the gateway) or an Azure region; it is also the cache id.
-    - ``redis_resource_id``: the cache's Azure resource id, kept as a link in APIM (optional).
-    """
-
-    connection_string: Required[pulumi.Output]
+    connection_string: Required[pulumi.Input[str]]
+    """The Redis connection string, as a Pulumi secret, e.g. <name>.redis.cache.windows.net:6380,password=<key>,
+    ssl=True,abortConnect=False. APIM reaches an external cache only with an access key (it offers no Microsoft Entra
+    option), so the key must stay a secret: a plain value is refused."""
     use_from_location: str
+    """default (every region of the gateway) or an Azure region; it is also the cache id."""
     redis_resource_id: str
+    """The cache's Azure resource id, kept as a link in APIM (optional)."""
 
 
 class GatewayArgs(TypedDict, total=False):
-    """Arguments of :class:`Gateway`.
-
-    - ``resource_group_name`` (required): where the service lives.
-    - ``publisher_email``, ``publisher_name`` (required): shown in the developer portal and used for notices.
-    - ``sku``: one of :data:`SKUS`, default ``Consumption`` (capacity 0). ``capacity`` overrides the default
-      of 1 for the other SKUs.
-    - ``location``: defaults to the resource group's.
-    - ``service_name``: the globally unique service name; default ``apim-<name>-<6 random chars>``.
-    - ``user_assigned_identity``: ``True`` creates a user-assigned identity and makes it the identity of the
-      last mile (policies then send ``client-id``); default: the system-assigned identity.
-    - ``protect``: protect the service (and identity) from deletion, for production stacks.
-    - ``external_cache``: :class:`ExternalCacheArgs`, an external Redis cache (the only cache a Consumption gateway
-      can have).
-    """
+    """Arguments of Gateway: an API Management service with a managed identity for the last mile."""
 
     resource_group_name: Required[pulumi.Input[str]]
+    """Where the service lives."""
     publisher_email: Required[str]
+    """Shown in the developer portal and used for notices (at most 100 characters)."""
     publisher_name: Required[str]
-    sku: str
+    """The publisher's name (1-100 characters)."""
+    sku: Sku
+    """The tier, default Consumption (capacity 0)."""
     capacity: int
+    """Scale units: 0 on Consumption; within the tier's range elsewhere (default 1)."""
     location: pulumi.Input[str]
+    """An Azure region; default the resource group's."""
     service_name: str
+    """The globally unique service name; default apim-<name>-<6 random characters>."""
     user_assigned_identity: bool
+    """True: a user-assigned identity carries the last mile (policies send client-id); default the system-assigned
+    identity."""
     protect: bool
+    """Protect the service (and identity) from deletion, for production stacks; default false."""
     external_cache: ExternalCacheArgs
+    """An external Redis cache (the only cache a Consumption gateway can have); default none."""
 
 
 def check_external_cache(cache: object, key: str = "external_cache") -> Optional[dict]:
@@ -146,8 +173,8 @@ def _validate(name: str, args: GatewayArgs) -> dict:
         raise LastMileError("publisher_name", publisher_name, "expected a name of 1-100 characters")
     if isinstance(args["resource_group_name"], str):
         naming.RESOURCE_GROUP.check("resource_group_name", args["resource_group_name"])
-    sku = args.get("sku", "Consumption")
-    if sku not in SKUS:
+    sku = naming.plain(args.get("sku", "Consumption"))
+    if not isinstance(sku, str) or sku not in SKUS:
         raise LastMileError("sku", sku, f"expected one of {', '.join(SKUS)}")
     capacity = check_capacity("capacity", sku, args.get("capacity", SKUS[sku]))
     service_name = naming.optional(naming.APIM_SERVICE, "service_name", args.get("service_name"))
@@ -159,12 +186,25 @@ def _validate(name: str, args: GatewayArgs) -> dict:
 
 
 class Gateway(pulumi.ComponentResource):
-    """An API Management service with a managed identity for the last mile to its backends."""
+    """An API Management service with a managed identity for the last mile to its backends. Its outputs are the
+    fields of a GatewayRef, which the backends take as their gateway."""
 
     service_name: pulumi.Output[str]
+    """The API Management service name."""
+    resource_group_name: pulumi.Output[str]
+    """The service's resource group."""
     gateway_url: pulumi.Output[str]
+    """The gateway's https:// URL."""
     principal_id: pulumi.Output[str]
+    """The object (principal) id of the identity that carries the last mile."""
     identity_client_id: Optional[pulumi.Output[str]]
+    """The client id of that identity when it is user-assigned (absent for the system-assigned one)."""
+    identity_type: pulumi.Output[str]
+    """SystemAssigned or UserAssigned."""
+    sku: pulumi.Output[str]
+    """The tier."""
+    cache: pulumi.Output[str]
+    """internal, external or none: whether the gateway can cache."""
 
     def __init__(self, name: str, args: GatewayArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         v = _validate(name, args)
@@ -230,7 +270,12 @@ class Gateway(pulumi.ComponentResource):
             self.principal_id = service.identity.apply(lambda i: i.principal_id if i else None)
             self.identity_client_id = None
         self._rg = rg
-        outputs = {"service_name": self.service_name, "gateway_url": self.gateway_url, "principal_id": self.principal_id}
+        self.resource_group_name = pulumi.Output.from_input(rg)
+        self.identity_type = pulumi.Output.from_input("SystemAssigned" if identity is None else "UserAssigned")
+        self.sku = pulumi.Output.from_input(str(self._sku))
+        self.cache = pulumi.Output.from_input(self._cache)
+        outputs = {"service_name": self.service_name, "resource_group_name": self.resource_group_name, "gateway_url": self.gateway_url,
+                   "principal_id": self.principal_id, "identity_type": self.identity_type, "sku": self.sku, "cache": self.cache}
         if self.identity_client_id is not None:
             outputs["identity_client_id"] = self.identity_client_id
         self.register_outputs(outputs)
@@ -245,7 +290,7 @@ class Gateway(pulumi.ComponentResource):
                 "principal_id": self.principal_id,
                 "gateway_url": self.gateway_url,
                 "identity_type": "SystemAssigned" if self.identity_client_id is None else "UserAssigned",
-                "sku": self._sku,
+                "sku": str(self._sku),
                 "cache": self._cache,
             }
             if self.identity_client_id is not None:
@@ -268,7 +313,7 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
     client_id = gateway.get("identity_client_id")
     if isinstance(client_id, str):
         naming.check_guid(f"{key}.identity_client_id", client_id)
-    identity_type = gateway.get("identity_type")
+    identity_type = naming.plain(gateway.get("identity_type"))
     if identity_type is not None and identity_type not in IDENTITY_TYPES:
         raise LastMileError(f"{key}.identity_type", identity_type, f"expected one of {', '.join(IDENTITY_TYPES)}")
     if identity_type == "SystemAssigned" and client_id is not None:
@@ -285,8 +330,8 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
     url = gateway.get("gateway_url")
     if isinstance(url, str):
         naming.check_https_url(f"{key}.gateway_url", url)
-    sku, cache = gateway.get("sku"), gateway.get("cache")
-    if sku is not None and sku not in SKUS:
+    sku, cache = naming.plain(gateway.get("sku")), naming.plain(gateway.get("cache"))
+    if sku is not None and (not isinstance(sku, str) or sku not in SKUS):
         raise LastMileError(f"{key}.sku", sku, f"expected one of {', '.join(SKUS)}")
     if cache is not None and cache not in CACHE_KINDS:
         raise LastMileError(f"{key}.cache", cache, f"expected one of {', '.join(CACHE_KINDS)}")
@@ -298,8 +343,8 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
 def gateway_cache(gateway: GatewayRef) -> Optional[str]:
     """``internal``, ``external`` or ``none`` as the ref says (or as its ``sku`` implies); ``None`` when unknown."""
     if gateway.get("cache") is not None:
-        return gateway["cache"]
-    sku = gateway.get("sku")
+        return naming.plain(gateway["cache"])
+    sku = naming.plain(gateway.get("sku"))
     if sku is None:
         return None
     return "none" if sku in NO_BUILT_IN_CACHE else "internal"

@@ -6,6 +6,7 @@ named values -> the policy (``authentication-basic`` with the secret, ``set-back
 """
 
 import re
+from enum import Enum
 from typing import Optional, Sequence, TypedDict
 
 import pulumi
@@ -25,7 +26,6 @@ try:
 except ImportError:  # pragma: no cover
     from typing_extensions import Required
 
-DELIVERIES = ("named-value", "send-request")
 KEY_VAULT_AUDIENCE = "https://vault.azure.net"
 KEY_VAULT_API_VERSION = "7.4"
 #: How long APIM's Key Vault named value waits after its role assignment. Azure RBAC takes "up to 10 minutes" to
@@ -37,42 +37,57 @@ _SECRET_VAR = "lastmileSecret"
 _RESPONSE_VAR = "lastmileVaultResponse"
 
 
-class KeyVaultSecretBackendArgs(TypedDict, total=False):
-    """Arguments of :class:`KeyVaultSecretBackend`.
+class Delivery(str, Enum):
+    """How the password reaches the policy."""
 
-    - ``gateway``, ``resource_group_name``, ``api_path`` (required): as for the other backends.
-    - ``backend_url`` (required): the legacy backend's https:// base URL.
-    - ``username`` (required): the basic-auth user name (kept in a plain named value).
-    - ``key_vault_name`` (+ ``key_vault_resource_group_name``, default ``resource_group_name``): adopt this vault;
-      default: a new vault ``kv-<name>-<6 random>`` with RBAC, purge protection and soft delete.
-    - ``secret_name``: default ``<name>-password`` (1-127 letters, digits, hyphens).
-    - ``secret_value``: a Pulumi secret (``pulumi.Output.secret(...)``, ``config.require_secret(...)``); default: a
-      32-character ``random.RandomPassword``.
-    - ``rotation``: any string (e.g. a date); changing it regenerates a generated password.
-    - ``delivery``: ``named-value`` (default: APIM resolves the secret itself, no Key Vault call per request) or
-      ``send-request`` (the policy reads Key Vault on a cache miss, caching ``cache_seconds``, default 300; needs a
-      gateway with a cache: any tier but Consumption, or an external cache, else it is refused).
-    - ``soft_delete_retention_days``: 7-90, default 90 (new vaults only).
-    - ``location``, ``operations``, ``subscription_required``, ``protect``: as for the other backends.
-    """
+    NAMED_VALUE = "named-value"
+    """An APIM named value backed by the Key Vault secret: no Key Vault call per request."""
+    SEND_REQUEST = "send-request"
+    """The policy reads Key Vault on a cache miss and caches the password for cache_seconds (needs a gateway cache)."""
+
+
+class KeyVaultSecretBackendArgs(TypedDict, total=False):
+    """Arguments of KeyVaultSecretBackend: a basic-auth backend whose password lives in Key Vault and is read only
+    by the gateway's identity."""
 
     gateway: Required[GatewayRef]
+    """The gateway whose identity reads the secret (Gateway.ref, or its outputs)."""
     resource_group_name: Required[pulumi.Input[str]]
+    """Where a new vault is created (and an adopted one is looked up by default)."""
     api_path: Required[str]
+    """The API's path on the gateway, e.g. legacy (no leading '/')."""
     backend_url: Required[str]
+    """The legacy backend's https:// base URL (a public DNS name; no user info, IP literal or credential in it)."""
     username: Required[str]
+    """The basic-auth user name (kept in a plain named value)."""
     key_vault_name: str
+    """Adopt this vault (it must use RBAC authorization); default a new vault kv-<name>-<6 random characters> with
+    RBAC, purge protection and soft delete."""
     key_vault_resource_group_name: str
+    """The adopted vault's resource group; default resource_group_name."""
     secret_name: str
-    secret_value: pulumi.Output
+    """The secret's name (1-127 letters, digits, hyphens); default <name>-password."""
+    secret_value: pulumi.Input[str]
+    """The password, as a Pulumi secret (a plain value is refused); default a generated 32-character password."""
     rotation: str
-    delivery: str
+    """Any string (e.g. a date); changing it regenerates a generated password."""
+    delivery: Delivery
+    """named-value (default) or send-request."""
     cache_seconds: int
+    """send-request: how long the gateway caches the password; default 300."""
     soft_delete_retention_days: int
+    """A new vault keeps deleted secrets 7 to 90 days; default 90."""
     location: pulumi.Input[str]
+    """An Azure region for a new vault; default the resource group's."""
     operations: Sequence[Operation]
+    """The API's operations; default every method on /*."""
     subscription_required: bool
+    """Callers need an APIM subscription key; default true."""
     protect: bool
+    """Protect the vault, secret and generated password from deletion; default false."""
+
+
+DELIVERIES = tuple(d.value for d in Delivery)
 
 
 def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
@@ -98,7 +113,7 @@ def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
     rotation = args.get("rotation", "initial")
     if not isinstance(rotation, str) or not rotation:
         raise LastMileError("rotation", rotation, "expected a non-empty string, e.g. a date such as 2026-11-23")
-    delivery = args.get("delivery", "named-value")
+    delivery = naming.plain(args.get("delivery", "named-value"))
     if delivery not in DELIVERIES:
         raise LastMileError("delivery", delivery, f"expected one of {', '.join(DELIVERIES)}")
     if delivery == "send-request":
@@ -154,7 +169,7 @@ def check_gateway_caches(gateway: GatewayRef, key: str = "delivery") -> None:
         )
     raise LastMileError(
         key, "send-request",
-        f"the gateway's {gateway.get('sku') or 'tier'} has no built-in cache and no external cache is configured, so every "
+        f"the gateway's {naming.plain(gateway.get('sku')) or 'tier'} has no built-in cache and no external cache is configured, so every "
         "request would miss the cache and call Key Vault (which throttles under load): use delivery 'named-value', or "
         "give the gateway an external cache (GatewayArgs external_cache; in stack config gateway.externalCache)",
     )
@@ -222,10 +237,15 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
     """A basic-auth backend whose password lives in Key Vault and is read only by the gateway's identity."""
 
     api_url: pulumi.Output[str]
+    """The API's public URL on the gateway."""
     policy_xml: pulumi.Output[str]
+    """The exact policy XML sent to APIM (it holds no password)."""
     vault_uri: pulumi.Output[str]
+    """The vault's https:// URI."""
     secret_id: pulumi.Output[str]
+    """The secret's versionless URI."""
     named_value_id: Optional[pulumi.Output[str]]
+    """The APIM named value that holds the password (named-value delivery only)."""
 
     def __init__(self, name: str, args: KeyVaultSecretBackendArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         v = _validate(name, args)

@@ -124,6 +124,13 @@ def check_resource_id(key: str, value: Any) -> str:
     return value
 
 
+def plain(value: Any) -> Any:
+    """An enum member's value (the component package hands enums over as members), anything else as it is."""
+    import enum
+
+    return value.value if isinstance(value, enum.Enum) else value
+
+
 def check_known_keys(args: dict, allowed: Any, key: str = "") -> None:
     """No key outside ``allowed`` (a TypedDict or names): a misspelt ``protect`` must not leave production unprotected."""
     import difflib
