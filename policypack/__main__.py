@@ -2,6 +2,6 @@
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
-from lastmile_rules import RULES
+from lastmile_rules import ALL_RULES
 
-PolicyPack(name="apim-lastmile", enforcement_level=EnforcementLevel.MANDATORY, policies=RULES)
+PolicyPack(name="apim-lastmile", enforcement_level=EnforcementLevel.MANDATORY, policies=ALL_RULES)

@@ -79,8 +79,15 @@ def test_rule_passes_compliant_and_reports_non_compliant(rule, typ, good, bad):
 
 def test_every_rule_has_a_case_and_the_pack_is_mandatory():
     assert {r.name for r in rules.RULES} == {c[0] for c in CASES}
-    assert all(r.enforcement_level.value == "mandatory" for r in rules.RULES)
-    assert all(r.description for r in rules.RULES)
+    assert {r.name for r in rules.STACK_RULES} == {"credential-named-values-from-key-vault"}
+    assert rules.ALL_RULES == [*rules.RULES, *rules.STACK_RULES]
+    assert all(r.enforcement_level.value == "mandatory" for r in rules.ALL_RULES)
+    assert all(r.description for r in rules.ALL_RULES)
+
+
+def test_the_pack_enforces_every_rule():
+    assert "policies=ALL_RULES" in (REPO / "policypack" / "__main__.py").read_text()
+    assert "lxml" in (REPO / "policypack" / "requirements.txt").read_text()
 
 
 def test_broad_role_ids_match_the_library():
@@ -99,10 +106,15 @@ def test_each_broad_role_is_reported_for_service_principals_but_not_users(role):
     '<policies><inbound><authentication-basic username="u" password="@(&quot;hunter2&quot;)"/></inbound></policies>',
     '<policies><inbound><set-query-parameter name="code" exists-action="override"><value>k</value></set-query-parameter>'
     '<rewrite-uri template="/x?a=1&amp;code=2"/></inbound></policies>',
-    '<policies><inbound><authentication-basic username="u" password="plain" </inbound>',  # not even XML
+    '<policies><inbound><authentication-basic username="u" password="plain" </inbound>',  # not even XML: not inspectable
 ])
 def test_policy_findings_see_through_disguises(text):
     assert rules.policy_findings(text, "p")
+
+
+def test_a_policy_that_does_not_parse_is_reported_as_not_inspectable():
+    found = rules.policy_findings('<policies><inbound><authentication-basic username="u" password="plain" </inbound>', "p")
+    assert len(found) == 1 and "cannot be inspected" in found[0] and "does not parse" in found[0]
 
 
 def test_policy_expressions_and_named_values_are_not_literals():
@@ -190,6 +202,10 @@ MUTATIONS = [
      _replace_in_policy("</inbound>", '<rewrite-uri template="/orders?code=abc123"/></inbound>'), "policies-use-managed-identity"),
     ("azure-native:apimanagement:ApiPolicy", "legacy-policy|erp-policy",
      _replace_in_policy('password="', 'password="hunter2" x="'), "policies-use-managed-identity"),
+    ("azure-native:apimanagement:ApiPolicy", "legacy-policy|erp-policy",
+     _replace_in_policy('password="{{', 'password="@(&quot;hun&quot; + &quot;ter2&quot;)" x="{{'), "policies-use-managed-identity"),
+    ("azure-native:apimanagement:ApiPolicy", None, _set(("format",), "rawxml-link"), "policies-use-managed-identity"),
+    ("azure-native:apimanagement:ApiPolicy", None, _set(("format",), "json"), "policies-use-managed-identity"),
 ]
 
 
@@ -209,3 +225,21 @@ def test_each_single_property_mutation_is_reported(stack_resources, typ, which, 
         mutated = copy.deepcopy(props)
         mutate(mutated)
         assert rule in rule_hits(typ, mutated, name), (name, rule)
+
+
+# --- the stack rule: the named value behind a password, across resources ---------------------------------------
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_stack_rule_catches_a_password_named_value_moved_out_of_key_vault(stack_resources, stack):
+    resources = [(typ, props, name) for typ, name, props in stack_resources if name.startswith(f"{stack}/")]
+    assert rules.stack_violations(resources) == []
+    mutated = []
+    for typ, props, name in resources:
+        props = copy.deepcopy(props)
+        if typ == "azure-native:apimanagement:NamedValue" and props.get("keyVault"):
+            props.pop("keyVault")
+            props["value"] = "hunter2"
+        mutated.append((typ, props, name))
+    found = rules.stack_violations(mutated)
+    assert found and {rule for rule, _, _ in found} == {"credential-named-values-from-key-vault"}
+    assert all("one step removed" in message for _, message, _ in found)
