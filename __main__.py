@@ -7,7 +7,7 @@ environment half-made.
 import pulumi
 from pulumi_azure_native import resources, storage
 
-from apim_lastmile import EntraBackend, Gateway, GatewayArgs, KeyVaultSecretBackend, SecuredFunctionBackend, config, naming
+from apim_lastmile import EntraBackend, Gateway, GatewayArgs, KeyVaultSecretBackend, SecuredFunctionBackend, config, exported_ref, naming
 from apim_lastmile.storage import keyless_account_args
 
 env = config.load()
@@ -107,6 +107,8 @@ pulumi.export("resource_group_name", group.name)
 pulumi.export("gateway_service_name", gateway.service_name)
 pulumi.export("gateway_url", gateway.gateway_url)
 pulumi.export("gateway_principal_id", gateway.principal_id)
+# What another stack (in any language) reads to put its own backends on this gateway: gateway_ref_from_stack(...).
+pulumi.export("gateway", exported_ref(gateway))
 pulumi.export("function_backends", functions)
 pulumi.export("secret_backends", secret_backends)
 pulumi.export("entra_backends", entra_backends)

@@ -7,7 +7,7 @@ from . import audiences, policy
 from .entra_backend import EntraBackend, EntraBackendArgs, RoleAssignmentSpec
 from .errors import ConfigError, LastMileError, PolicyError
 from .function_backend import SecuredFunctionBackend, SecuredFunctionBackendArgs
-from .gateway import ExternalCacheArgs, Gateway, GatewayArgs, GatewayRef
+from .gateway import ExternalCacheArgs, Gateway, GatewayArgs, GatewayRef, exported_ref, gateway_ref_from_stack
 from .keyvault_backend import KeyVaultSecretBackend, KeyVaultSecretBackendArgs
 
 __all__ = [
@@ -26,5 +26,7 @@ __all__ = [
     "SecuredFunctionBackend",
     "SecuredFunctionBackendArgs",
     "audiences",
+    "exported_ref",
+    "gateway_ref_from_stack",
     "policy",
 ]

@@ -340,6 +340,41 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
     return gateway  # type: ignore[return-value]
 
 
+def gateway_ref_from_stack(stack: pulumi.StackReference, output: str = "gateway", *, sku: Optional[str] = None,
+                           cache: Optional[str] = None) -> GatewayRef:
+    """A :class:`GatewayRef` for the gateway another stack owns, from the object that stack exports (the environment
+    program exports it as ``gateway``: serviceName, resourceGroupName, principalId, identityClientId, identityType,
+    gatewayUrl, sku, cache). Stack outputs are known only at deploy time, so pass ``sku`` (or ``cache``) here when a
+    Key Vault backend on that gateway uses send-request delivery, which is checked before anything is registered."""
+    exported = stack.get_output(output)
+
+    def field(name: str) -> pulumi.Output:
+        return exported.apply(lambda g: (g or {}).get(name))
+
+    ref: GatewayRef = {
+        "service_name": field("serviceName"),
+        "resource_group_name": field("resourceGroupName"),
+        "principal_id": field("principalId"),
+        "identity_client_id": field("identityClientId"),
+        "gateway_url": field("gatewayUrl"),
+    }
+    if sku is not None:
+        ref["sku"] = sku
+    if cache is not None:
+        ref["cache"] = cache
+    return check_gateway_ref(ref)
+
+
+def exported_ref(gateway: "Gateway") -> dict:
+    """What a stack exports as ``gateway`` so that :func:`gateway_ref_from_stack` (or any language) can read it."""
+    out = {"serviceName": gateway.service_name, "resourceGroupName": gateway.resource_group_name,
+           "principalId": gateway.principal_id, "identityType": gateway.identity_type, "gatewayUrl": gateway.gateway_url,
+           "sku": gateway.sku, "cache": gateway.cache}
+    if gateway.identity_client_id is not None:
+        out["identityClientId"] = gateway.identity_client_id
+    return out
+
+
 def gateway_cache(gateway: GatewayRef) -> Optional[str]:
     """``internal``, ``external`` or ``none`` as the ref says (or as its ``sku`` implies); ``None`` when unknown."""
     if gateway.get("cache") is not None:

@@ -89,9 +89,10 @@ class LastMileMocks(pulumi_mocks.Mocks):
     ``{"token_version": 1 or 2 (default 2), "service_principal": bool (default True), "assignment_required": bool}``.
     """
 
-    def __init__(self, directory: Optional[dict[str, dict]] = None) -> None:
+    def __init__(self, directory: Optional[dict[str, dict]] = None, stacks: Optional[dict[str, dict]] = None) -> None:
         super().__init__()
         self.directory = directory or {}
+        self.stacks = stacks or {}
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
         inputs = _plain(args.inputs)
@@ -109,6 +110,9 @@ class LastMileMocks(pulumi_mocks.Mocks):
             rid = f"{args.name}-id"
         guid = lambda what: fake_guid(typ, args.name, what)  # noqa: E731
 
+        if typ == "pulumi:pulumi:StackReference":
+            stack_name = inputs.get("name", args.name)
+            return f"{stack_name}-ref", {"name": stack_name, "outputs": self.stacks.get(stack_name, {}), "secretOutputNames": []}
         if typ == "azure-native:apimanagement:ApiManagementService":
             identity = dict(inputs.get("identity") or {})
             if "SystemAssigned" in str(identity.get("type", "")):

@@ -1,0 +1,69 @@
+"""The component package: the four components for every Pulumi language, with a schema inferred from their types.
+
+`provider/__main__.py` hosts them (`pulumi package add` runs it); `schema()` is the schema that host serves, which
+`schema.json` at the repository root records (a test fails when the two drift apart).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+
+from .entra_backend import EntraBackend
+from .function_backend import SecuredFunctionBackend
+from .gateway import Gateway
+from .keyvault_backend import KeyVaultSecretBackend
+
+#: The package name: type tokens are apim-lastmile:index:<Component>.
+NAME = "apim-lastmile"
+COMPONENTS = [Gateway, SecuredFunctionBackend, KeyVaultSecretBackend, EntraBackend]
+
+
+def version() -> str:
+    """The package's version, as pyproject.toml sets it."""
+    return metadata.version(NAME)
+
+
+def schema_path(argument: str) -> str:
+    """A component argument path in schema (camelCase) names: ``role_assignments[0].scope`` -> ``roleAssignments[0].scope``."""
+    from pydantic.alias_generators import to_camel
+
+    out = []
+    for segment in argument.split("."):
+        head, bracket, rest = segment.partition("[")
+        out.append((head if out and out[-1] == "headers" else to_camel(head)) + bracket + rest)
+    return ".".join(out)
+
+
+def provider():
+    """The component provider that hosts :data:`COMPONENTS` (its schema inferred by Pulumi's analyzer). A refused
+    argument comes back to the engine as an input-property error naming the property (and what is valid), not as a
+    stack trace."""
+    from pulumi.errors import InputPropertyError
+    from pulumi.provider.experimental.component import ComponentProvider
+    from pulumi.provider.server import ComponentInitError
+
+    from .errors import LastMileError, show
+
+    class LastMileProvider(ComponentProvider):
+        def construct(self, name, resource_type, inputs, options=None):
+            try:
+                return super().construct(name, resource_type, inputs, options)
+            except ComponentInitError as exc:
+                inner = exc.inner
+                if isinstance(inner, LastMileError):
+                    raise InputPropertyError(schema_path(inner.key), f"got {show(inner.value)}; {inner.expected}") from None
+                raise
+
+    return LastMileProvider(COMPONENTS, NAME, None, version())
+
+
+def schema() -> dict:
+    """The package schema, as `pulumi package get-schema` would print it."""
+    return json.loads(provider().schema)
+
+
+def main() -> None:  # pragma: no cover - the plugin's entry point, run by the Pulumi engine
+    from pulumi.provider.experimental import component_provider_host
+
+    component_provider_host(COMPONENTS, name=NAME, version=version())

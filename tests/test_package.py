@@ -1,0 +1,196 @@
+"""The component package: the schema Pulumi's analyzer infers, and Construct through the provider, offline.
+
+SDK generation (`pulumi package add`) needs the Pulumi CLI, which cannot run here; these tests prove what can be
+proven without it: the schema is complete and committed, and the provider builds exactly what the Python classes do.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from pulumi.errors import InputPropertyError
+
+from apim_lastmile import package
+
+from helpers import registered, run
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = json.loads((REPO / "schema.json").read_text())
+REF = {"service_name": "apim-contoso", "resource_group_name": "rg", "principal_id": "11111111-1111-4111-8111-111111111111",
+       "sku": "StandardV2"}
+CONTAINER = ("/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/"
+             "lake/blobServices/default/containers/raw")
+ARGS = {
+    "Gateway": {"resource_group_name": "rg", "publisher_email": "ops@contoso.com", "publisher_name": "Contoso", "sku": "BasicV2"},
+    "SecuredFunctionBackend": {"gateway": REF, "resource_group_name": "rg", "api_path": "orders",
+                               "runtime": {"name": "dotnet-isolated", "version": "8.0"},
+                               "operations": [{"method": "GET", "url_template": "/orders/{id}"}]},
+    "KeyVaultSecretBackend": {"gateway": REF, "resource_group_name": "rg", "api_path": "legacy", "backend_url": "https://legacy.contoso.com",
+                              "username": "svc", "delivery": "send-request"},
+    "EntraBackend": {"gateway": REF, "api_path": "lake", "backend_url": "https://lake.dfs.core.windows.net/raw", "audience": "storage",
+                     "role_assignments": [{"role": "Storage Blob Data Reader", "scope": CONTAINER}], "headers": {"x-ms-version": "2023-11-03"}},
+}
+
+
+def camel(value):
+    """Python argument names -> schema names, as an SDK in another language sends them."""
+    if isinstance(value, dict):
+        return {(k if k.startswith("x-") else package.schema_path(k)): camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [camel(v) for v in value]
+    return value
+
+
+def test_the_analyzer_infers_every_component_and_the_committed_schema_is_current():
+    assert package.schema() == SCHEMA, "schema.json is stale: regenerate it with python -c 'from apim_lastmile import package; ...' (see README)"
+    assert set(SCHEMA["resources"]) == {f"apim-lastmile:index:{c.__name__}" for c in package.COMPONENTS}
+    assert SCHEMA["name"] == "apim-lastmile" and SCHEMA["version"] == package.version()
+
+
+def _properties(schema):
+    for token, resource in schema["resources"].items():
+        yield token, "", resource
+        for section in ("inputProperties", "properties"):
+            for name, prop in resource.get(section, {}).items():
+                yield token, f"{section}.{name}", prop
+    for token, typ in schema["types"].items():
+        yield token, "", typ
+        for name, prop in typ.get("properties", {}).items():
+            yield token, f"properties.{name}", prop
+        for member in typ.get("enum", []):
+            yield token, f"enum.{member['value']}", member
+
+
+def test_the_schema_is_complete_every_property_described_and_concretely_typed():
+    for token, where, item in _properties(SCHEMA):
+        assert item.get("description", "").strip(), f"{token} {where}: no description"
+        if where.startswith(("inputProperties", "properties")):
+            assert "type" in item or "$ref" in item, f"{token} {where}: no type"
+            assert "pulumi.json#/Any" not in json.dumps(item), f"{token} {where}: Any-typed"
+    closed = {t: [m["value"] for m in SCHEMA["types"][f"apim-lastmile:index:{t}"]["enum"]] for t in ("Sku", "Delivery", "RuntimeName")}
+    assert "Consumption" in closed["Sku"] and closed["Delivery"] == ["named-value", "send-request"] and "dotnet-isolated" in closed["RuntimeName"]
+
+
+def test_the_readme_argument_table_names_every_input_of_the_schema():
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("### Components and their arguments", 1)[1].split("`protect=True`", 1)[0]
+    rows = {row.split("|")[1].strip(" `"): row for row in table.splitlines() if row.startswith("| `")}
+    for token, resource in SCHEMA["resources"].items():
+        row = rows[token.rsplit(":", 1)[1]]
+        for name in resource["inputProperties"]:
+            snake = re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+            assert f"`{snake}`" in row, f"README's {token} row does not name {snake}"
+
+
+def _registrations(plan):
+    return sorted((r.type, r.name, json.dumps(r.plain_inputs, sort_keys=True, default=str)) for r in plan.registrations if r.custom)
+
+
+@pytest.mark.parametrize("component", [c.__name__ for c in package.COMPONENTS])
+def test_construct_through_the_provider_registers_what_the_python_class_does(component):
+    cls = next(c for c in package.COMPONENTS if c.__name__ == component)
+    direct = run(lambda: cls("edge", ARGS[component]))
+    provider = package.provider()
+    results = []
+    through = run(lambda: results.append(provider.construct("edge", f"apim-lastmile:index:{component}", camel(ARGS[component]))))
+    assert _registrations(through) == _registrations(direct)
+    assert len(_registrations(direct)) >= 2
+    state = results[0].state
+    resource = SCHEMA["resources"][f"apim-lastmile:index:{component}"]
+    assert set(resource["required"]) <= set(state) <= set(resource["properties"]), component
+
+
+@pytest.mark.parametrize("component, change, path, phrase", [
+    ("SecuredFunctionBackend", {"runtime": {"name": "dotnet-isolated", "version": "10"}}, "runtime.version", "write '10.0'"),
+    ("KeyVaultSecretBackend", {"backend_url": "https://10.0.0.4/"}, "backendUrl", "IP address"),
+    ("EntraBackend", {"backend_url": "https://collector.example.com/raw"}, "backendUrl", "storage's token may only travel to"),
+    ("Gateway", {"sku": "Basic", "capacity": 3}, "capacity", "takes 1 to 2 units"),
+])
+def test_bad_input_through_the_provider_is_an_input_property_error_not_a_stack_trace(component, change, path, phrase):
+    provider = package.provider()
+    with pytest.raises(InputPropertyError) as err:
+        run(lambda: provider.construct("edge", f"apim-lastmile:index:{component}", camel({**ARGS[component], **change})))
+    assert err.value.property_path == path and phrase in err.value.reason
+    assert "Traceback" not in err.value.reason and not [r for r in registered() if r.custom]
+
+
+def test_an_enum_outside_the_schema_is_refused_by_the_provider():
+    provider = package.provider()
+    with pytest.raises(InputPropertyError, match="Invalid value Gold"):
+        run(lambda: provider.construct("edge", "apim-lastmile:index:Gateway", camel({**ARGS["Gateway"], "sku": "Gold"})))
+
+
+def test_the_plugin_folder_hosts_the_package():
+    plugin = yaml.safe_load((REPO / "provider" / "PulumiPlugin.yaml").read_text())
+    assert plugin["runtime"]["name"] == "python"
+    assert "from apim_lastmile.package import main" in (REPO / "provider" / "__main__.py").read_text()
+    assert (REPO / "provider" / "requirements.txt").read_text().strip().splitlines()[-1] == ".."
+
+
+# ---- the examples in other languages name only what the schema has ----
+
+def test_the_yaml_example_names_only_schema_types_and_properties():
+    program = yaml.safe_load((REPO / "examples" / "yaml" / "Pulumi.yaml").read_text())
+    used = 0
+    for name, resource in program["resources"].items():
+        token = resource["type"]
+        if not token.startswith("apim-lastmile:"):
+            continue
+        schema = SCHEMA["resources"][token]
+        for prop, value in (resource.get("properties") or {}).items():
+            assert prop in schema["inputProperties"], f"{name}: {prop} is not an input of {token}"
+            if isinstance(value, dict) and "$ref" in schema["inputProperties"][prop]:
+                typ = SCHEMA["types"][schema["inputProperties"][prop]["$ref"].split("#/types/")[1]]
+                assert set(value) <= set(typ["properties"]), f"{name}.{prop}: {set(value) - set(typ['properties'])}"
+        used += 1
+    assert used >= 2
+
+
+def test_the_typescript_example_names_only_schema_types_and_properties():
+    source = (REPO / "examples" / "typescript" / "index.ts").read_text()
+    found = re.findall(r"new apimLastmile\.(\w+)\(\"[^\"]+\", \{(.*?)\n\}\);", source, re.S)
+    assert {c for c, _ in found} >= {"Gateway", "SecuredFunctionBackend"}
+    for component, body in found:
+        inputs = SCHEMA["resources"][f"apim-lastmile:index:{component}"]["inputProperties"]
+        for prop in re.findall(r"^    (\w+):", body, re.M):
+            assert prop in inputs, f"{component}: {prop} is not in the schema"
+
+
+# ---- cross-stack: a GatewayRef from another stack's outputs ----
+
+def test_a_gateway_exported_by_one_stack_is_a_gateway_ref_in_another():
+    import pulumi
+
+    from apim_lastmile import KeyVaultSecretBackend, gateway_ref_from_stack
+    from apim_lastmile.plan import LastMileMocks, plan_stack
+
+    exported = plan_stack("prod", REPO).outputs["gateway"]
+    assert set(exported) == {"serviceName", "resourceGroupName", "principalId", "identityClientId", "identityType", "gatewayUrl", "sku", "cache"}
+
+    def consumer():
+        ref = gateway_ref_from_stack(pulumi.StackReference("platform/lastmile/prod"), sku=exported["sku"])
+        KeyVaultSecretBackend("team", {"gateway": ref, "resource_group_name": "rg-team", "api_path": "team",
+                                       "backend_url": "https://team.contoso.com", "username": "svc", "delivery": "send-request"})
+
+    plan = run(consumer, mocks=LastMileMocks(stacks={"platform/lastmile/prod": {"gateway": exported}}))
+    grant = plan.one("azure-native:authorization:RoleAssignment", "team-secret-reader").plain_inputs
+    assert grant["principalId"] == exported["principalId"]
+    named = plan.one("azure-native:apimanagement:NamedValue", "team-nv-username").plain_inputs
+    assert named["serviceName"] == exported["serviceName"] and named["resourceGroupName"] == exported["resourceGroupName"]
+    xml = plan.one("azure-native:apimanagement:ApiPolicy").plain_inputs["value"]
+    assert f'client-id="{exported["identityClientId"]}"' in xml
+
+
+def test_a_stack_reference_without_the_tier_cannot_take_send_request():
+    import pulumi
+
+    from apim_lastmile import KeyVaultSecretBackend, LastMileError, gateway_ref_from_stack
+
+    with pytest.raises(LastMileError, match="does not say whether the gateway has a cache"):
+        run(lambda: KeyVaultSecretBackend("team", {"gateway": gateway_ref_from_stack(pulumi.StackReference("platform/lastmile/prod")),
+                                                   "resource_group_name": "rg", "api_path": "team", "backend_url": "https://team.contoso.com",
+                                                   "username": "svc", "delivery": "send-request"}))
