@@ -20,20 +20,9 @@ group = resources.ResourceGroup(
     opts=stateful,
 )
 
-gateway_args: GatewayArgs = {
-    "resource_group_name": group.name,
-    "publisher_email": env.gateway.publisher_email,
-    "publisher_name": env.gateway.publisher_name,
-    "sku": env.gateway.sku,
-    "user_assigned_identity": env.gateway.user_assigned_identity,
-    "protect": env.protect,
-}
+gateway_args: GatewayArgs = {**env.gateway.args(), "resource_group_name": group.name, "protect": env.protect}
 if env.resource_group.location:
     gateway_args["location"] = env.resource_group.location
-if env.gateway.capacity is not None:
-    gateway_args["capacity"] = env.gateway.capacity
-if env.gateway.service_name:
-    gateway_args["service_name"] = env.gateway.service_name
 if env.gateway.external_cache:
     cache = env.gateway.external_cache
     gateway_args["external_cache"] = {

@@ -102,7 +102,8 @@ class GatewayConfig(_Model):
     _service_name = field_validator("service_name")(lambda cls, v: _rule(naming.APIM_SERVICE)(v))
 
     def args(self) -> dict[str, Any]:
-        """The GatewayArgs this entry sets (resource group, location, protect and the external cache aside)."""
+        """The GatewayArgs this entry sets (the program sets the resource group, location, protect and the external
+        cache; "rg" stands in for the group until then)."""
         out: dict[str, Any] = {"resource_group_name": "rg", "publisher_email": self.publisher_email,
                                "publisher_name": self.publisher_name, "sku": self.sku,
                                "user_assigned_identity": self.user_assigned_identity}
