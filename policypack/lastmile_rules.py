@@ -774,6 +774,21 @@ def _backends(args: ResourceValidationArgs) -> Iterable[str]:
         yield f"{args.name}: the backend sends a function key (credentials); use the gateway's managed identity"
 
 
+_OPEN_RANGES = {"any", "0.0.0.0/0", "::/0", "*", "internet"}
+
+
+def _access_restrictions(args: ResourceValidationArgs) -> Iterable[str]:
+    """An allow entry for every address restricts nothing, on the site or its SCM (deployment) site."""
+    if not is_type(args.resource_type, "web", "WebApp", "WebAppSlot"):
+        return
+    config = dig(args.props, "siteConfig")
+    for field in ("ipSecurityRestrictions", "scmIpSecurityRestrictions"):
+        for entry in dig(config, field) or []:
+            address = str(dig(entry, "ipAddress") or "").strip().lower()
+            if str(dig(entry, "action") or "Allow").lower() == "allow" and address in _OPEN_RANGES:
+                yield f"{args.name}: {field} allows every address ({dig(entry, 'ipAddress')}); allow the gateway's addresses only"
+
+
 RULES: list[ResourceValidationPolicy] = [
     _rule("apim-has-managed-identity", "API Management services have a managed identity for the last mile.", _apim_identity),
     _rule("easy-auth-refuses-anonymous", "App Service Authentication requires authentication, answers 401/403 to "
@@ -788,6 +803,7 @@ RULES: list[ResourceValidationPolicy] = [
           "read by an XML parser) carry no x-functions-key, no code= and no literal or constant password or key; a "
           "policy the pack cannot read is reported.", _policies),
     _rule("backends-carry-no-function-keys", "APIM backends send no function key in their credentials.", _backends),
+    _rule("access-restrictions-not-open", "App access restrictions (site and SCM) have no allow-all entry.", _access_restrictions),
 ]
 
 

@@ -209,7 +209,7 @@ def test_gateway_ref_and_protect():
 
     plan = run(body)
     assert set(captured["ref"]) == {"service_name", "resource_group_name", "principal_id", "gateway_url", "identity_client_id", "identity_type",
-                                    "sku", "cache"}
+                                    "sku", "cache", "outbound_ips"}
     assert captured["ref"]["identity_type"] == "UserAssigned"
     assert (captured["ref"]["sku"], captured["ref"]["cache"]) == ("Consumption", "none")
     assert plan.one(APIM).plain_inputs["serviceName"] == "apim-contoso-prod"

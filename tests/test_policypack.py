@@ -68,6 +68,9 @@ CASES = [
     ("backends-carry-no-function-keys", "azure-native:apimanagement:Backend",
      {"url": "https://f.azurewebsites.net/api", "credentials": {"header": {"x-ms-version": ["1"]}}},
      {"url": "https://f.azurewebsites.net/api", "credentials": {"header": {"x-functions-key": ["{{f-key}}"]}}}),
+    ("access-restrictions-not-open", "azure-native:web:WebAppSlot",
+     {"siteConfig": {"ipSecurityRestrictions": [{"ipAddress": "203.0.113.7/32", "action": "Allow"}], "ipSecurityRestrictionsDefaultAction": "Deny"}},
+     {"siteConfig": {"scmIpSecurityRestrictions": [{"ipAddress": "Any", "action": "Allow"}]}}),
 ]
 
 

@@ -20,6 +20,13 @@ CAPACITY: dict[str, tuple[int, int]] = {
     "Consumption": (0, 0), "Developer": (1, 1), "Basic": (1, 2), "Standard": (1, 4), "Premium": (1, 31),
     "Isolated": (1, 12), "BasicV2": (1, 10), "StandardV2": (1, 10),
 }
+#: Tiers whose gateway has public IP addresses of its own (the service's ``publicIPAddresses``), so a backend can allow
+#: exactly them. Source: learn.microsoft.com/azure/api-management/api-management-howto-ip-addresses ("Every API
+#: Management instance in Developer, Basic, Standard, or Premium tier has public IP addresses that are exclusive to
+#: that instance"; Consumption, Basic v2, Standard v2 and Premium v2 run "without a deterministic IP address"). The
+#: REST spec lists Isolated too (publicIPAddresses: "Available only for Basic, Standard, Premium and Isolated SKU").
+DEDICATED_OUTBOUND_IPS = frozenset({"Developer", "Basic", "Standard", "Premium", "Isolated"})
+
 #: Maximum size of one policy document, in bytes (source: the APIM limits tables: Consumption 16 KiB, others 256 KiB).
 POLICY_BYTES: dict[str, int] = {"Consumption": 16 * 1024}
 POLICY_BYTES_DEFAULT = 256 * 1024

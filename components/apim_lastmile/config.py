@@ -153,6 +153,8 @@ class FunctionBackendConfig(_BackendEntry):
     runtime: Optional[str] = None
     runtime_version: Optional[str] = None
     maximum_instance_count: Optional[int] = None
+    network: Optional[str] = None
+    deployment_ip_ranges: Optional[list[str]] = None
 
     @field_validator("name")
     @classmethod
@@ -188,6 +190,10 @@ class FunctionBackendConfig(_BackendEntry):
             out["runtime"] = {"name": self.runtime, "version": self.runtime_version}
         if self.maximum_instance_count is not None:
             out["maximum_instance_count"] = self.maximum_instance_count
+        if self.network is not None:
+            out["network"] = self.network
+        if self.deployment_ip_ranges is not None:
+            out["deployment_ip_ranges"] = list(self.deployment_ip_ranges)
         return out
 
 
@@ -357,7 +363,7 @@ def _check_components(env: EnvironmentConfig, project: str) -> None:
     from .gateway import _validate as gateway
     from .keyvault_backend import _validate as secret
 
-    ref = {**_CHECK_REF, "sku": env.gateway.sku}
+    ref = {**_CHECK_REF, "sku": env.gateway.sku, "outbound_ips": []}  # as Gateway.ref carries them
     if env.gateway.external_cache is not None:
         ref["cache"] = "external"
     checks: list[tuple[str, Any]] = [("gateway", lambda: gateway(env.gateway.name, env.gateway.args()))]

@@ -17,6 +17,7 @@ from . import flex, naming, policy
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
+from .network import NetworkMode, access_restrictions, check_ranges, choose_mode
 from .roles import BUILT_IN_ROLES, assign
 from .storage import keyless_account_args
 
@@ -84,6 +85,11 @@ class SecuredFunctionBackendArgs(TypedDict, total=False):
     """Callers need an APIM subscription key; default true."""
     protect: NotRequired[bool]
     """Protect the stateful children (app registration, storage) from deletion; default false."""
+    network: NetworkMode
+    """identity-only, or gateway-ip (only the gateway's own addresses reach the function; tiers with dedicated
+    addresses); default the strongest the gateway's tier supports."""
+    deployment_ip_ranges: Sequence[str]
+    """gateway-ip: CIDR ranges allowed on the SCM (deployment) site, e.g. your CI runners; default none."""
 
 
 def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
@@ -105,8 +111,11 @@ def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
     if isinstance(max_instances, bool) or not isinstance(max_instances, int) or not low <= max_instances <= high:
         raise LastMileError("maximum_instance_count", max_instances, f"expected a whole number from {low} to {high}")
     operations = check_operations(args.get("operations"))
+    network = choose_mode(args.get("network"), gateway, adopted_app=app_name is not None)
+    deployment_ranges = check_ranges(args.get("deployment_ip_ranges"))
     api_path = check_api_path(args.get("api_path"), gateway, name)
     return {
+        "network": network, "deployment_ranges": deployment_ranges,
         "gateway": gateway, "client_id": client_id, "app_name": app_name, "runtime": runtime,
         "max_instances": max_instances, "operations": operations, "api_path": api_path,
         "subscription_required": args.get("subscription_required", True),
@@ -185,7 +194,7 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
 
         # 2. The function itself, created or adopted.
         if v["app_name"] is None:
-            app_name, host, app_id = self._function_app(rg, args.get("location"), v)
+            app_name, host, app_id = self._function_app(rg, args.get("location"), v, gateway)
         else:
             existing = web.get_web_app_output(name=v["app_name"], resource_group_name=rg, opts=pulumi.InvokeOutputOptions(parent=self))
             app_name, host, app_id = pulumi.Output.from_input(v["app_name"]), existing.default_host_name, existing.id
@@ -320,7 +329,7 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
         )
         return app.client_id, [principal, assignment]
 
-    def _function_app(self, rg, location, v: dict) -> tuple:
+    def _function_app(self, rg, location, v: dict, gateway: GatewayRef) -> tuple:
         """A Flex Consumption Function App that reaches its storage with its own identity (no keys)."""
         name = self._name
         suffix = naming.unique_suffix(name, self, keepers={"resourceGroup": rg, "location": location})
@@ -368,6 +377,7 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
                 "http20_enabled": True,
                 # Identity-based host storage: an account name, never a connection string.
                 "app_settings": [{"name": "AzureWebJobsStorage__accountName", "value": account.name}],
+                **(access_restrictions(gateway["outbound_ips"], v["deployment_ranges"]) if v["network"] == "gateway-ip" else {}),
             },
             function_app_config={
                 "deployment": {

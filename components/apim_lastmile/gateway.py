@@ -79,6 +79,9 @@ class GatewayRef(TypedDict):
     """The gateway's tier: decides whether it has a built-in cache."""
     cache: NotRequired[CacheKind]
     """internal, external or none; without it, it follows from sku (no built-in cache on Consumption)."""
+    outbound_ips: NotRequired[pulumi.Input[list[str]]]
+    """The gateway's own public IP addresses (tiers that have them: Developer, Basic, Standard, Premium, Isolated);
+    a function backend in gateway-ip network mode admits only these."""
 
 
 SKUS: dict[str, int] = {sku.value: (0 if sku is Sku.CONSUMPTION else 1) for sku in Sku}
@@ -205,6 +208,8 @@ class Gateway(pulumi.ComponentResource):
     """The tier."""
     cache: pulumi.Output[str]
     """internal, external or none: whether the gateway can cache."""
+    outbound_ips: pulumi.Output[list[str]]
+    """The gateway's own public IP addresses (empty on tiers without dedicated ones: Consumption and the v2 tiers)."""
 
     def __init__(self, name: str, args: GatewayArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         v = _validate(name, args)
@@ -274,8 +279,10 @@ class Gateway(pulumi.ComponentResource):
         self.identity_type = pulumi.Output.from_input("SystemAssigned" if identity is None else "UserAssigned")
         self.sku = pulumi.Output.from_input(str(self._sku))
         self.cache = pulumi.Output.from_input(self._cache)
+        self.outbound_ips = service.public_ip_addresses.apply(lambda ips: list(ips or []))
         outputs = {"service_name": self.service_name, "resource_group_name": self.resource_group_name, "gateway_url": self.gateway_url,
-                   "principal_id": self.principal_id, "identity_type": self.identity_type, "sku": self.sku, "cache": self.cache}
+                   "principal_id": self.principal_id, "identity_type": self.identity_type, "sku": self.sku, "cache": self.cache,
+                   "outbound_ips": self.outbound_ips}
         if self.identity_client_id is not None:
             outputs["identity_client_id"] = self.identity_client_id
         self.register_outputs(outputs)
@@ -292,6 +299,7 @@ class Gateway(pulumi.ComponentResource):
                 "identity_type": "SystemAssigned" if self.identity_client_id is None else "UserAssigned",
                 "sku": str(self._sku),
                 "cache": self._cache,
+                "outbound_ips": self.outbound_ips,
             }
             if self.identity_client_id is not None:
                 ref["identity_client_id"] = self.identity_client_id
@@ -357,6 +365,7 @@ def gateway_ref_from_stack(stack: pulumi.StackReference, output: str = "gateway"
         "principal_id": field("principalId"),
         "identity_client_id": field("identityClientId"),
         "gateway_url": field("gatewayUrl"),
+        "outbound_ips": field("outboundIps"),
     }
     if sku is not None:
         ref["sku"] = sku
@@ -369,7 +378,7 @@ def exported_ref(gateway: "Gateway") -> dict:
     """What a stack exports as ``gateway`` so that :func:`gateway_ref_from_stack` (or any language) can read it."""
     out = {"serviceName": gateway.service_name, "resourceGroupName": gateway.resource_group_name,
            "principalId": gateway.principal_id, "identityType": gateway.identity_type, "gatewayUrl": gateway.gateway_url,
-           "sku": gateway.sku, "cache": gateway.cache}
+           "sku": gateway.sku, "cache": gateway.cache, "outboundIps": gateway.outbound_ips}
     if gateway.identity_client_id is not None:
         out["identityClientId"] = gateway.identity_client_id
     return out

@@ -118,6 +118,11 @@ class LastMileMocks(pulumi_mocks.Mocks):
             if "SystemAssigned" in str(identity.get("type", "")):
                 identity.update(principalId=guid("principal"), tenantId=TENANT_ID)
             outputs.update(identity=identity, gatewayUrl=f"https://{azure_name}.azure-api.net")
+            from .azure_rules import DEDICATED_OUTBOUND_IPS
+
+            if (inputs.get("sku") or {}).get("name") in DEDICATED_OUTBOUND_IPS:
+                # Documentation addresses (RFC 5737), one per service, as Azure gives a classic-tier service its own.
+                outputs["publicIPAddresses"] = [f"203.0.113.{int(hashlib.sha256(azure_name.encode()).hexdigest()[:2], 16) % 250 + 1}"]
         elif typ == "azure-native:managedidentity:UserAssignedIdentity":
             outputs.update(principalId=guid("principal"), clientId=guid("client"), tenantId=TENANT_ID)
         elif typ == "azure-native:storage:StorageAccount":
