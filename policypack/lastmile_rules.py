@@ -753,15 +753,41 @@ def _named_value_backing(resources: Iterable[Any]) -> Iterable[tuple[str, Option
                            "(keyVault.secretIdentifier)", res.urn)
 
 
-def _stack_rule(name: str, description: str, check: Callable[[Iterable[Any]], Iterable[tuple[str, Optional[str]]]]):
+def _stack_rule(name: str, description: str, check: Callable[[Iterable[Any]], Iterable[tuple[str, Optional[str]]]],
+                level: EnforcementLevel = EnforcementLevel.MANDATORY):
     from pulumi_policy import StackValidationPolicy
 
     def validate(args, report_violation: ReportViolation) -> None:
         for message, urn in check(args.resources):
             report_violation(message, urn)
 
-    return StackValidationPolicy(name=name, description=description, validate=validate,
-                                 enforcement_level=EnforcementLevel.MANDATORY)
+    return StackValidationPolicy(name=name, description=description, validate=validate, enforcement_level=level)
+
+
+#: APIM tiers whose gateway has public addresses of its own, so a backend app can admit only them
+#: (learn.microsoft.com/azure/api-management/api-management-howto-ip-addresses; Isolated per the REST spec).
+_DEDICATED_IP_TIERS = {"developer", "basic", "standard", "premium", "isolated"}
+
+
+def _open_backend_apps(resources: Iterable[Any]) -> Iterable[tuple[str, Optional[str]]]:
+    """(message, urn) for every web/function app behind an APIM backend of the stack that every address can reach,
+    while the stack's APIM tier has addresses of its own to allow instead (advisory)."""
+    resources = list(resources)
+    tiers = {str(dig(r.props, "sku", "name") or "").lower() for r in resources if is_type(r.resource_type, "apimanagement", "ApiManagementService")}
+    if not tiers & _DEDICATED_IP_TIERS:
+        return
+    targets = " ".join(f"{dig(r.props, 'url') or ''} {dig(r.props, 'resourceId') or ''}".lower()
+                       for r in resources if is_type(r.resource_type, "apimanagement", "Backend", "WorkspaceBackend"))
+    for app in resources:
+        if not is_type(app.resource_type, "web", "WebApp"):
+            continue
+        name = str(dig(app.props, "name") or app.name).lower()
+        if f"/sites/{name}" not in targets and f"//{name}.azurewebsites.net" not in targets:
+            continue
+        config = dig(app.props, "siteConfig") or {}
+        if dig(config, "ipSecurityRestrictionsDefaultAction") != "Deny" or not dig(config, "ipSecurityRestrictions"):
+            yield (f"{app.name}: every address can reach this app behind API Management, while the stack's gateway has "
+                   "addresses of its own: allow only those (network: gateway-ip)", app.urn)
 
 def _backends(args: ResourceValidationArgs) -> Iterable[str]:
     if not is_type(args.resource_type, "apimanagement", "Backend", "WorkspaceBackend"):
@@ -810,6 +836,9 @@ RULES: list[ResourceValidationPolicy] = [
 STACK_RULES = [
     _stack_rule("credential-named-values-from-key-vault", "A named value used as a password or key in a policy "
                 "references Key Vault instead of holding the value.", _named_value_backing),
+    _stack_rule("backend-apps-reachable-only-from-the-gateway", "An app behind an APIM backend admits only the gateway's "
+                "addresses when the stack's APIM tier has addresses of its own (advisory).", _open_backend_apps,
+                level=EnforcementLevel.ADVISORY),
 ]
 #: What the pack enforces (``__main__.py``): the per-resource rules and the stack rules.
 ALL_RULES = [*RULES, *STACK_RULES]

@@ -105,3 +105,17 @@ def test_policy_pack_reports_an_allow_all_access_restriction(entry):
     assert [rule for rule, _ in rules.violations(APP, site, "f")] == ["access-restrictions-not-open"]
     site["siteConfig"] = {"minTlsVersion": "1.2", "scmIpSecurityRestrictions": [entry]}
     assert [rule for rule, _ in rules.violations(APP, site, "f")] == ["access-restrictions-not-open"]
+
+
+def _stack(plan):
+    return [(r.type, r.plain_inputs, r.name) for r in plan.registrations if r.custom]
+
+
+def test_stack_rule_advises_when_the_tier_could_restrict_but_the_app_is_open():
+    restricted = run(program("Basic"))
+    assert [f for f in rules.stack_violations(_stack(restricted)) if f[0] == "backend-apps-reachable-only-from-the-gateway"] == []
+    open_app = run(program("Basic", network="identity-only"))
+    found = [f for f in rules.stack_violations(_stack(open_app)) if f[0] == "backend-apps-reachable-only-from-the-gateway"]
+    assert len(found) == 1 and "every address can reach" in found[0][1]
+    consumption = run(program("Consumption"))
+    assert [f for f in rules.stack_violations(_stack(consumption)) if f[0] == "backend-apps-reachable-only-from-the-gateway"] == []

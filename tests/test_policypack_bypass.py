@@ -492,6 +492,8 @@ def test_named_values_are_matched_by_display_name():
 def test_the_stack_rule_is_a_mandatory_stack_validation_policy():
     from pulumi_policy import StackValidationPolicy
 
-    assert [type(r) for r in rules.STACK_RULES] == [StackValidationPolicy]
-    assert all(r.enforcement_level.value == "mandatory" for r in rules.ALL_RULES)
+    assert {type(r) for r in rules.STACK_RULES} == {StackValidationPolicy}
+    named_values = next(r for r in rules.STACK_RULES if r.name == "credential-named-values-from-key-vault")
+    assert named_values.enforcement_level.value == "mandatory"
+    assert all(r.enforcement_level.value == "mandatory" for r in rules.RULES)
     assert len({r.name for r in rules.ALL_RULES}) == len(rules.ALL_RULES)
