@@ -131,8 +131,8 @@ def check_api_path(path: object, gateway: GatewayRef, owner: str, key: str = "ap
         raise LastMileError(key, path, "an API path has no leading '/': write 'orders', not '/orders'")
     naming.API_PATH.check(key, path)
     gateway_key = naming.gateway_key(gateway["service_name"])
-    naming.API_PATHS.claim(gateway_key, path, owner, key)
-    naming.API_PATHS.claim(("api id", gateway_key), owner, owner, "name", what="API id")
+    naming.CLAIMS.claim(gateway_key, path, owner, key)
+    naming.CLAIMS.claim(("api id", gateway_key), owner, owner, "name", what="API id")
     return path  # type: ignore[return-value]
 
 

@@ -377,7 +377,7 @@ def _check_components(env: EnvironmentConfig, project: str) -> None:
         lake = {"gateway": ref, "backend_url": "https://configcheck.dfs.core.windows.net/raw", "audience": "storage",
                 "role_assignments": [{"role": "Storage Blob Data Reader", "scope": _CHECK_CONTAINER}], **b.args()}
         checks.append((f"dataLakeReaders[{i}]", lambda b=b, lake=lake: entra(b.name, lake)))
-    with naming.API_PATHS.isolated():
+    with naming.CLAIMS.isolated():
         for where, check in checks:
             try:
                 check()

@@ -158,7 +158,7 @@ def _validate(name: str, args: EntraBackendArgs) -> dict:
         if isinstance(scope, str):
             # The same role on the same scope for the same identity is one Azure role assignment: two components
             # managing it would delete it for each other (and name it the same, roles.assignment_name).
-            naming.API_PATHS.claim(("role assignment", naming.gateway_key(gateway["principal_id"])), f"{role_name(guid)} on {scope}",
+            naming.CLAIMS.claim(("role assignment", naming.gateway_key(gateway["principal_id"])), f"{role_name(guid)} on {scope}",
                                    name, f"role_assignments[{index}]", what="role assignment")
     headers = check_headers(args.get("headers"), entry.headers if entry else {})
     operations = check_operations(args.get("operations"))

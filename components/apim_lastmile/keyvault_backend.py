@@ -103,7 +103,7 @@ def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
     secret_name = naming.KEY_VAULT_SECRET.check("secret_name", args.get("secret_name", f"{name}-password"))
     if vault_name is not None:
         # Two backends writing one secret of an adopted vault would overwrite each other's password.
-        naming.API_PATHS.claim(("key vault", vault_name.lower()), secret_name, name, "secret_name", what="Key Vault secret")
+        naming.CLAIMS.claim(("key vault", vault_name.lower()), secret_name, name, "secret_name", what="Key Vault secret")
     secret_value = args.get("secret_value")
     if secret_value is not None and not isinstance(secret_value, pulumi.Output):
         raise LastMileError(

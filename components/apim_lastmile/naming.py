@@ -185,8 +185,9 @@ def unique_suffix(name: str, parent: Optional[pulumi.Resource] = None,
     ).result
 
 
-class _PathRegistry:
-    """API paths already claimed on a gateway in this program run (APIM rejects duplicate paths)."""
+class _Claims:
+    """Names claimed within one program run, per scope: API paths and API ids per gateway, secrets per adopted vault,
+    grants per identity. APIM and Azure reject (or silently share) a second claim, so it is refused before it registers."""
 
     def __init__(self) -> None:
         self._claims: dict[tuple[int, Any], dict[str, str]] = {}
@@ -212,7 +213,7 @@ class _PathRegistry:
         claims[path.lower()] = owner
 
 
-API_PATHS = _PathRegistry()
+CLAIMS = _Claims()
 
 
 def gateway_key(service_name: Any) -> Any:
