@@ -44,3 +44,30 @@ def decode_literal(text: str) -> str:
         return _CS_ESCAPE.sub(sub, body)
     assert not text.startswith("@") and "{{" not in text and "}}" not in text, text
     return text
+
+
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 that records each GET (path, headers) and lets ``answer(handler)`` reply."""
+
+    def __init__(self, answer) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.seen: list = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                outer.seen.append((self.path, dict(self.headers)))
+                answer(self)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

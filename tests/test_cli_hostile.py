@@ -14,7 +14,6 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -25,6 +24,8 @@ from hypothesis import strategies as st
 from apim_lastmile.cli import main
 from apim_lastmile.diff import MAX_BYTES, diff_plans, load_plan, render
 from apim_lastmile.errors import LastMileError
+
+from helpers import LoopbackServer
 
 KEY = "k3y-S3CRET-9f8e7d6c"
 TYPE = "azure-native:apimanagement:Api"
@@ -65,33 +66,21 @@ def nested(depth: int) -> Any:
 
 # --- servers ------------------------------------------------------------------------------------------------
 
-class EchoServer:
+class EchoServer(LoopbackServer):
     """Answers every GET with ``status`` and a body that echoes the request headers (a leaky error page)."""
 
     def __init__(self, status: int):
-        self.status, self.seen = status, []
-        outer = self
+        self.status = status
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                outer.seen.append((self.path, dict(self.headers)))
-                body = f"error: you sent {self.headers}".encode()
-                self.send_response(outer.status, f"echo {self.headers.get('Ocp-Apim-Subscription-Key')}")
-                self.send_header("X-Echo", str(self.headers.get("Ocp-Apim-Subscription-Key")))
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def answer(handler):
+            body = f"error: you sent {handler.headers}".encode()
+            handler.send_response(status, f"echo {handler.headers.get('Ocp-Apim-Subscription-Key')}")
+            handler.send_header("X-Echo", str(handler.headers.get("Ocp-Apim-Subscription-Key")))
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
 
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(answer)
 
 
 class RawServer:

@@ -6,8 +6,6 @@ import io
 import json
 import shutil
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,8 @@ import yaml
 
 from apim_lastmile.cli import main
 from apim_lastmile.verify import verify
+
+from helpers import LoopbackServer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,32 +95,20 @@ def test_diff_refuses_what_is_not_a_plan(tmp_path, capsys):
 
 # --- verify against local servers ---------------------------------------------------------------------------
 
-class Server:
+class Server(LoopbackServer):
     """A loopback HTTP server answering every GET with a fixed status; it records the requests it saw."""
 
     def __init__(self, status: int, location: str | None = None):
-        self.status, self.location, self.seen = status, location, []
-        outer = self
+        self.status, self.location = status, location
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                outer.seen.append((self.path, dict(self.headers)))
-                self.send_response(outer.status)
-                if outer.location:
-                    self.send_header("Location", outer.location)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+        def answer(handler):
+            handler.send_response(status)
+            if location:
+                handler.send_header("Location", location)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
 
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(answer)
 
 
 @pytest.fixture

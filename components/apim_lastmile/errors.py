@@ -6,6 +6,7 @@ Every error is a ``ValueError`` so callers that already guard configuration with
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 
@@ -13,13 +14,42 @@ from typing import Any
 MAX_SHOWN = 80
 
 
-def show(value: Any) -> str:
-    """How a value appears in an error: its repr, cut to :data:`MAX_SHOWN` characters; an Output (known only at
-    deploy time) as ``<an Output>`` rather than ``<pulumi.output.Output object at 0x...>``."""
+_BOUNDED = reprlib.Repr()
+_BOUNDED.maxlevel, _BOUNDED.maxlist, _BOUNDED.maxdict, _BOUNDED.maxstring, _BOUNDED.maxother = 2, 4, 4, MAX_SHOWN, MAX_SHOWN
+
+
+class Shown(str):
+    """A value already cut for a message: its repr is itself."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _text(value: Any) -> str:
     if type(value).__name__ == "Output" and type(value).__module__.startswith("pulumi"):
         return "<an Output: a value known only at deploy time>"
-    text = repr(value)
-    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 14] + f"... ({len(text)} chars)"
+    if isinstance(value, Shown):
+        return str(value)
+    try:
+        return repr(value) if isinstance(value, (str, bytes, int, float, bool, type(None))) else _BOUNDED.repr(value)
+    except Exception:  # noqa: BLE001 - a value whose repr fails is still shown as something
+        return f"<{type(value).__name__}>"
+
+
+def show(value: Any) -> str:
+    """How a value appears in an error: its repr, cut to :data:`MAX_SHOWN` characters (a string says its length; a
+    list or mapping is shown bounded, never walked whole); an Output (known only at deploy time) as ``<an Output>``
+    rather than ``<pulumi.output.Output object at 0x...>``."""
+    text = _text(value)
+    if len(text) <= MAX_SHOWN:
+        return text
+    suffix = f"... ({len(text)} chars)"
+    return text[: MAX_SHOWN - len(suffix)] + suffix
+
+
+def cut(value: Any) -> Any:
+    """``value`` itself when it shows whole, else its cut form: an error then keeps no long value (or secret) at all."""
+    return value if len(_text(value)) <= MAX_SHOWN else Shown(show(value))
 
 
 class LastMileError(ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import enum
 import re
 import uuid
 from dataclasses import dataclass
@@ -126,8 +127,6 @@ def check_resource_id(key: str, value: Any) -> str:
 
 def plain(value: Any) -> Any:
     """An enum member's value (the component package hands enums over as members), anything else as it is."""
-    import enum
-
     return value.value if isinstance(value, enum.Enum) else value
 
 

@@ -26,10 +26,6 @@ class Requirement:
     why: str
 
 
-def _resource_group_scope(inputs: dict) -> str:
-    return f"resource group {inputs.get('resourceGroupName', '?')}"
-
-
 def requirements(registrations) -> list[Requirement]:
     """The permissions a plan's resources need, most general first, without repeats."""
     found: list[Requirement] = []

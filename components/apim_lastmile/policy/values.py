@@ -21,7 +21,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Union
 
-from ..errors import PolicyError
+from ..errors import PolicyError, cut
 
 #: APIM named value names: letters, digits, dots, dashes and underscores, up to 256 characters.
 NAMED_VALUE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
@@ -31,31 +31,9 @@ _CSHARP_SAFE = frozenset(chr(c) for c in range(0x20, 0x7F)) - set('\\"{}@')
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 #: Longest single-line literal accepted (front ends refuse header lines and URLs beyond ~8 KB).
 MAX_LINE = 8192
-#: How much of a refused value an error message shows.
-SHOWN_CHARS = 60
-
-
-class _Shown(str):
-    """A refused value already cut for the message: ``repr`` shows it as is."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-def shown(value: Any) -> Any:
-    """``value`` itself when its repr is short, else its repr cut to about :data:`SHOWN_CHARS` characters."""
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001  # pragma: no cover - a hostile __repr__
-        return _Shown(f"<{type(value).__name__}>")
-    if len(text) <= SHOWN_CHARS:
-        return value
-    return _Shown(text[: SHOWN_CHARS - 12] + f"...({len(text)} chars)")
-
-
 def refuse(key: str, value: Any, expected: str) -> PolicyError:
-    """A :class:`PolicyError` whose message shows at most ~60 characters of ``value``."""
-    return PolicyError(key, shown(value), expected)
+    """A :class:`PolicyError` that keeps ``value`` only cut (errors.cut, as every message shows values)."""
+    return PolicyError(key, cut(value), expected)
 
 
 @dataclass(frozen=True)
