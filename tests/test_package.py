@@ -15,6 +15,7 @@ import yaml
 from pulumi.errors import InputPropertyError
 
 from apim_lastmile import package
+from apim_lastmile.naming import camel_path
 
 from helpers import registered, run
 
@@ -39,7 +40,7 @@ ARGS = {
 def camel(value):
     """Python argument names -> schema names, as an SDK in another language sends them."""
     if isinstance(value, dict):
-        return {(k if k.startswith("x-") else package.schema_path(k)): camel(v) for k, v in value.items()}
+        return {(k if k.startswith("x-") else camel_path(k)): camel(v) for k, v in value.items()}
     if isinstance(value, list):
         return [camel(v) for v in value]
     return value

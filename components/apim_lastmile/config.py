@@ -346,13 +346,7 @@ def config_key(argument: str) -> str:
     """The config key for a component argument path (``operations[0].url_template`` -> ``operations[0].urlTemplate``)."""
     if argument.endswith(" name"):  # "SecuredFunctionBackend name": the component's name
         return "name"
-    if argument in _CONFIG_KEYS:
-        return _CONFIG_KEYS[argument]
-    out: list[str] = []
-    for segment in argument.split("."):
-        head, bracket, rest = segment.partition("[")
-        out.append((head if out and out[-1] == "headers" else to_camel(head)) + bracket + rest)
-    return ".".join(out)
+    return _CONFIG_KEYS.get(argument) or naming.camel_path(argument)
 
 
 def _check_components(env: EnvironmentConfig, project: str) -> None:

@@ -125,6 +125,18 @@ def check_resource_id(key: str, value: Any) -> str:
     return value
 
 
+def camel_path(argument: str) -> str:
+    """An argument path in camelCase, as stack config and the package schema name it (``role_assignments[0].scope``
+    -> ``roleAssignments[0].scope``); header names under ``headers`` keep their case."""
+    from pydantic.alias_generators import to_camel
+
+    out: list[str] = []
+    for segment in argument.split("."):
+        head, bracket, rest = segment.partition("[")
+        out.append((head if out and out[-1] == "headers" else to_camel(head)) + bracket + rest)
+    return ".".join(out)
+
+
 def plain(value: Any) -> Any:
     """An enum member's value (the component package hands enums over as members), anything else as it is."""
     return value.value if isinstance(value, enum.Enum) else value

@@ -24,17 +24,6 @@ def version() -> str:
     return metadata.version(NAME)
 
 
-def schema_path(argument: str) -> str:
-    """A component argument path in schema (camelCase) names: ``role_assignments[0].scope`` -> ``roleAssignments[0].scope``."""
-    from pydantic.alias_generators import to_camel
-
-    out = []
-    for segment in argument.split("."):
-        head, bracket, rest = segment.partition("[")
-        out.append((head if out and out[-1] == "headers" else to_camel(head)) + bracket + rest)
-    return ".".join(out)
-
-
 def provider():
     """The component provider that hosts :data:`COMPONENTS` (its schema inferred by Pulumi's analyzer). A refused
     argument comes back to the engine as an input-property error naming the property (and what is valid), not as a
@@ -44,6 +33,7 @@ def provider():
     from pulumi.provider.server import ComponentInitError
 
     from .errors import LastMileError, show
+    from .naming import camel_path
 
     class LastMileProvider(ComponentProvider):
         def construct(self, name, resource_type, inputs, options=None):
@@ -52,7 +42,7 @@ def provider():
             except ComponentInitError as exc:
                 inner = exc.inner
                 if isinstance(inner, LastMileError):
-                    raise InputPropertyError(schema_path(inner.key), f"got {show(inner.value)}; {inner.expected}") from None
+                    raise InputPropertyError(camel_path(inner.key), f"got {show(inner.value)}; {inner.expected}") from None
                 raise
 
     return LastMileProvider(COMPONENTS, NAME, None, version())
