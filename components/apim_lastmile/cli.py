@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when the plans differ")
     diff.set_defaults(func=_diff)
 
-    verify = sub.add_parser("verify", help="after deploy: direct calls to each function get 401, calls through APIM succeed")
+    verify = sub.add_parser("verify", help="after deploy: direct calls to each function get 401 (network identity-only) "
+                                           "or no connection / 403 (gateway-ip, private); calls through APIM succeed")
     verify.add_argument("stack", help="stack name (shown in the report)")
     verify.add_argument("--outputs", default="-", help="file with `pulumi stack output --json` (default: stdin)")
     verify.add_argument("--path", default="", help="path under each function/API to call, e.g. /health (default: the base URL)")

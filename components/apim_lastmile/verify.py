@@ -1,13 +1,23 @@
 """``lastmile verify <stack>``: after ``pulumi up``, prove the last mile instead of hoping.
 
-For every secured function in the stack's outputs (``pulumi stack output --json``): a direct anonymous call must
-get 401 (Easy Auth is on and refuses it), and a call through the gateway must succeed (APIM got a token the
-function accepts). Redirects are not followed: a 302 to a login page is a failure, not a pass.
+For every secured function in the stack's outputs (``pulumi stack output --json``), a direct anonymous call from
+this machine, by the backend's ``network`` mode (absent in stacks deployed before it existed: ``identity-only``):
+
+- ``identity-only``: must get 401 (Easy Auth is on and refuses it).
+- ``gateway-ip`` or ``private``: must not get through the network layer: no connection (the name does not
+  resolve, connection refused or reset, TLS handshake failure, timeout) or 403 (App Service's access restriction
+  or public-access-disabled answer). A 401 means Easy Auth answered, so the function is reachable from the
+  internet: a failure. A refused call (a URL this module will not call) or a malformed answer proves nothing: a
+  failure too, as is a TLS certificate that is not trusted (something answered; this module does not look past it).
+
+And a call through the gateway must succeed (APIM got a token the function accepts). Redirects are not followed:
+a 302 to a login page is a failure, not a pass.
 
 Every input is checked before the first request: the outputs (JSON object, ``function_backends`` an object of
 objects, URLs that are strings with no credentials in them, no IP literal but loopback, no link-local or metadata
-address), ``--path`` (starts with ``/``, no scheme or host, no ``..``, no CR/LF), ``--timeout`` (0 < t <= 120) and
-the subscription key (printable ASCII). The key is masked in everything this module returns or raises.
+address, ``network`` one of ``identity-only``, ``gateway-ip``, ``private`` when present), ``--path`` (starts with
+``/``, no scheme or host, no ``..``, no CR/LF), ``--timeout`` (0 < t <= 120) and the subscription key (printable
+ASCII). The key is masked in everything this module returns or raises.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import ipaddress
 import math
 import re
 import socket
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -37,6 +48,9 @@ MAX_PATH_CHARS = 2048
 MAX_KEY_CHARS = 256
 MAX_BACKENDS = 256
 MAX_REASON_CHARS = 200
+#: The backends' network modes (``function_backends.<name>.network``); absent means the first.
+IDENTITY_ONLY = "identity-only"
+NETWORK_MODES = (IDENTITY_ONLY, "gateway-ip", "private")
 
 _OUTPUTS = "the JSON object `pulumi stack output --json` prints"
 #: Addresses no check may call: link-local (169.254.0.0/16 holds the cloud metadata endpoint 169.254.169.254),
@@ -187,22 +201,44 @@ def url_problem(url: Any) -> Optional[str]:
     return None
 
 
-def _resolution_problem(host: str, port: Optional[int]) -> Optional[str]:
-    """Why the addresses ``host`` resolves to must not be called (a name for the metadata endpoint), or None."""
-    if _ip_literal(host) is not None:
+def _no_connection(exc: BaseException) -> Optional[str]:
+    """The kind of failed connection ``exc`` is, when it is one a network layer gives an outside caller (the name does
+    not resolve, refused, reset, TLS handshake failure, timeout); None for anything else. A certificate that is not
+    trusted is not one: something answered the handshake."""
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+        exc = exc.reason if isinstance(exc.reason, BaseException) else exc
+    if isinstance(exc, socket.gaierror):
+        return "the name does not resolve"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, (ConnectionResetError, ConnectionAbortedError)):  # http.client.RemoteDisconnected too
+        return "connection reset"
+    if isinstance(exc, ssl.SSLCertVerificationError):
         return None
+    if isinstance(exc, ssl.SSLError):
+        return "TLS handshake failed"
+    if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError (Python >= 3.10)
+        return "timed out"
+    return None
+
+
+def _resolution_problem(host: str, port: Optional[int]) -> tuple[Optional[str], Optional[str]]:
+    """Why the addresses ``host`` resolves to must not be called (a name for the metadata endpoint), or None; and
+    :func:`_no_connection`'s kind when the name does not resolve."""
+    if _ip_literal(host) is not None:
+        return None, None
     try:
         infos = socket.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        return f"no answer: cannot resolve the host ({exc})"
+        return f"no answer: cannot resolve the host ({exc})", _no_connection(exc)
     for info in infos:
         try:
             address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         except ValueError:
             continue
         if _forbidden(address):
-            return f"refused: the host resolves to a link-local or metadata address ({address})"
-    return None
+            return f"refused: the host resolves to a link-local or metadata address ({address})", None
+    return None, None
 
 
 def _check_url(url: Any, key: str) -> str:
@@ -224,28 +260,29 @@ def _opener() -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({}))
 
 
-def _status(url: str, headers: dict[str, str], timeout: float) -> tuple[Optional[int], str]:
-    """The HTTP status of GET ``url`` (None and the reason when there is no answer or it must not be called)."""
+def _status(url: str, headers: dict[str, str], timeout: float) -> tuple[Optional[int], str, Optional[str]]:
+    """The HTTP status of GET ``url``; or None, the reason when there is no answer or it must not be called, and
+    :func:`_no_connection`'s kind when the call failed to connect (None when it was refused or got a malformed answer)."""
     problem = url_problem(url)
     if problem:
-        return None, f"refused: {problem}"
+        return None, f"refused: {problem}", None
     parts = urlsplit(url)
     if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in LOOPBACK):
-        return None, "refused: only https:// URLs are called (plain http only to 127.0.0.1 for local tests)"
-    problem = _resolution_problem(parts.hostname, parts.port)
+        return None, "refused: only https:// URLs are called (plain http only to 127.0.0.1 for local tests)", None
+    problem, kind = _resolution_problem(parts.hostname, parts.port)
     if problem:
-        return None, problem
+        return None, problem, kind
     request = urllib.request.Request(url, headers={"User-Agent": "lastmile-verify", **headers}, method="GET")
     try:
         with _opener().open(request, timeout=timeout) as response:
-            return response.status, ""
+            return response.status, "", None
     except urllib.error.HTTPError as exc:
         exc.close()
-        return exc.code, ""
+        return exc.code, "", None
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
         if isinstance(exc, urllib.error.URLError):
-            return None, f"no answer: {exc.reason}"
-        return None, f"no answer: {type(exc).__name__}: {exc}"
+            return None, f"no answer: {exc.reason}", _no_connection(exc)
+        return None, f"no answer: {type(exc).__name__}: {exc}", _no_connection(exc)
 
 
 def _join(base: str, path: str) -> str:
@@ -269,7 +306,57 @@ def function_backends(outputs: Any) -> dict[str, dict]:
             raise LastMileError(key, shown(entry), "expected an object with function_url and api_url")
         for field in ("api_url", "function_url"):
             _check_url(entry.get(field), f"{key}.{field}")
+        if "network" in entry and not (isinstance(entry["network"], str) and entry["network"] in NETWORK_MODES):
+            raise LastMileError(f"{key}.network", shown(entry["network"]),
+                                'expected the network mode: "identity-only", "gateway-ip" or "private" '
+                                "(no network field, as in stacks deployed before it existed: identity-only)")
     return backends
+
+
+def network_mode(entry: dict) -> str:
+    """The backend's network mode (``function_backends`` checked it); identity-only when the output predates it."""
+    return entry.get("network", IDENTITY_ONLY)
+
+
+def _direct(name: str, entry: dict, url: str, timeout: float) -> Check:
+    """The anonymous call from this machine straight to the function, judged by the backend's network mode."""
+    network = network_mode(entry)
+    status, reason, kind = _status(url, {}, timeout)
+    if network == IDENTITY_ONLY:
+        direct = Check(name, "function, anonymous", url, f"401 (network: {network})")
+        direct.got = str(status) if status is not None else "-"
+        direct.ok = status == 401
+        if status is None:
+            direct.why = reason
+        elif 200 <= status < 300:
+            direct.why = f"the function answered {status} to an anonymous call: Easy Auth is not enforcing authentication"
+        elif 300 <= status < 400:
+            direct.why = f"{status} redirect: Easy Auth sends anonymous callers to a login page instead of answering 401"
+        elif status != 401:
+            direct.why = f"expected Easy Auth's 401, got {status}"
+        return direct
+    wanted = f"no connection or 403 (network: {network})"
+    direct = Check(name, "function, anonymous", url, wanted)
+    if status is None:
+        direct.got = f"no connection ({kind})" if kind else "-"
+        direct.ok = kind is not None
+        if not direct.ok:
+            direct.why = f"{reason}; expected {wanted}"
+        return direct
+    direct.got = str(status)
+    direct.ok = status == 403
+    if status == 401:
+        direct.why = (f"401: the function is reachable from the internet (Easy Auth answered), so the network layer "
+                      f"is not in place; expected {wanted}")
+    elif 200 <= status < 300:
+        direct.why = (f"the function answered {status} to an anonymous call from the internet: neither the network "
+                      f"layer (network: {network}) nor Easy Auth refuses it")
+    elif 300 <= status < 400:
+        direct.why = (f"{status} redirect: the function is reachable from the internet, so the network layer is not "
+                      f"in place; expected {wanted}")
+    elif status != 403:
+        direct.why = f"expected {wanted}, got {status}"
+    return direct
 
 
 def verify(outputs: Any, path: str = "", subscription_key: Optional[str] = None, timeout: float = 15.0) -> list[Check]:
@@ -281,24 +368,11 @@ def verify(outputs: Any, path: str = "", subscription_key: Optional[str] = None,
     checks: list[Check] = []
     gateway_headers = {SUBSCRIPTION_HEADER: subscription_key} if subscription_key else {}
     for name, entry in sorted(backends.items()):
-        direct_url = _join(entry["function_url"], path)
-        direct = Check(name, "function, anonymous", direct_url, "401")
-        status, reason = _status(direct_url, {}, timeout)
-        direct.got = str(status) if status is not None else "-"
-        direct.ok = status == 401
-        if status is None:
-            direct.why = reason
-        elif 200 <= status < 300:
-            direct.why = f"the function answered {status} to an anonymous call: Easy Auth is not enforcing authentication"
-        elif 300 <= status < 400:
-            direct.why = f"{status} redirect: Easy Auth sends anonymous callers to a login page instead of answering 401"
-        elif status != 401:
-            direct.why = f"expected Easy Auth's 401, got {status}"
-        checks.append(direct)
+        checks.append(_direct(name, entry, _join(entry["function_url"], path), timeout))
 
         through_url = _join(entry["api_url"], path)
         through = Check(name, "through the gateway", through_url, "2xx")
-        status, reason = _status(through_url, gateway_headers, timeout)
+        status, reason, _ = _status(through_url, gateway_headers, timeout)
         through.got = str(status) if status is not None else "-"
         through.ok = status is not None and 200 <= status < 300
         if status is None:
