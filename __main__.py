@@ -8,7 +8,8 @@ import pulumi
 from pulumi_azure_native import resources, storage
 
 from apim_lastmile import EntraBackend, Gateway, GatewayArgs, KeyVaultSecretBackend, SecuredFunctionBackend, config, exported_ref, naming
-from apim_lastmile.storage import keyless_account_args
+from apim_lastmile.network import private_endpoint
+from apim_lastmile.storage import keyless_account_args, private_account_args
 
 env = config.load()
 stateful = pulumi.ResourceOptions(protect=True) if env.protect else None
@@ -20,7 +21,7 @@ group = resources.ResourceGroup(
     opts=stateful,
 )
 
-gateway_args: GatewayArgs = {**env.gateway.args(), "resource_group_name": group.name, "protect": env.protect}
+gateway_args: GatewayArgs = {**env.gateway_args(), "resource_group_name": group.name, "protect": env.protect}
 if env.resource_group.location:
     gateway_args["location"] = env.resource_group.location
 if env.gateway.external_cache:
@@ -44,6 +45,7 @@ for entry in env.function_backends:
         "function_app_name": backend.function_app_name,
         "function_url": backend.function_url,
         "app_client_id": backend.app_client_id,
+        "network": backend.network,
     }
 
 secret_backends = {}
@@ -60,9 +62,12 @@ for entry in env.entra_backends:
     entra_backends[entry.name] = {"api_url": backend.api_url}
 
 
-def data_lake_reader(entry: config.DataLakeReaderConfig) -> EntraBackend:
+def data_lake_reader(entry: config.DataLakeReaderConfig) -> tuple[EntraBackend, str]:
     """The worked EntraBackend example: a Data Lake Gen2 account that takes only Entra tokens, one container,
-    and an API that reads files from it as the gateway's identity with Storage Blob Data Reader on that container."""
+    and an API that reads files from it as the gateway's identity with Storage Blob Data Reader on that container.
+    In network mode private (the default on a gateway with a virtual network) the account has no public access and
+    the gateway reaches its dfs (and blob) endpoints through private endpoints in its network."""
+    mode = entry.network_mode(gateway.ref)
     account = storage.StorageAccount(
         f"{entry.name}-datalake",
         account_name=pulumi.Output.concat("dl", naming.alnum(entry.name)[:16], naming.unique_suffix(
@@ -72,7 +77,12 @@ def data_lake_reader(entry: config.DataLakeReaderConfig) -> EntraBackend:
         is_hns_enabled=True,  # Data Lake Gen2: hierarchical namespace
         opts=pulumi.ResourceOptions(protect=env.protect or None),
         **keyless_account_args(),
+        **(private_account_args() if mode == "private" else {}),
     )
+    # private: an endpoint for dfs, which the API calls, and for blob, to which Data Lake operations may be redirected
+    # (learn.microsoft.com/azure/storage/common/storage-private-endpoints).
+    reachable = [private_endpoint(entry.name, None, group.name, account.id, sub, gateway.ref["private_link"])
+                 for sub in (("dfs", "blob") if mode == "private" else ())]
     container = storage.BlobContainer(
         f"{entry.name}-container",
         account_name=account.name,
@@ -82,15 +92,18 @@ def data_lake_reader(entry: config.DataLakeReaderConfig) -> EntraBackend:
     )
     return EntraBackend(entry.name, {
         "gateway": gateway.ref,
-        "backend_url": pulumi.Output.concat(account.primary_endpoints.dfs, entry.container),
+        # Once the gateway resolves the account's dfs name to the private endpoint (private mode).
+        "backend_url": pulumi.Output.all(account.primary_endpoints.dfs, *[r.id for r in reachable]).apply(
+            lambda parts: parts[0] + entry.container),
         "audience": "storage",
         "role_assignments": [{"role": "Storage Blob Data Reader", "scope": container.id}],
         **entry.args(),
-    })
+    }), mode
 
 
 for entry in env.data_lake_readers:
-    entra_backends[entry.name] = {"api_url": data_lake_reader(entry).api_url}
+    reader, mode = data_lake_reader(entry)
+    entra_backends[entry.name] = {"api_url": reader.api_url, "network": mode}
 
 pulumi.export("resource_group_name", group.name)
 pulumi.export("gateway_service_name", gateway.service_name)

@@ -9,7 +9,6 @@ import pytest
 
 from apim_lastmile import Gateway, LastMileError, SecuredFunctionBackend, config
 from apim_lastmile.errors import ConfigError
-from apim_lastmile.plan import plan_stack
 
 from helpers import registered, run
 
@@ -59,7 +58,8 @@ def test_identity_only_can_be_chosen_on_a_classic_tier():
 
 
 @pytest.mark.parametrize("args, key, phrase", [
-    ({"network": "private"}, "network", "expected one of identity-only, gateway-ip"),
+    ({"network": "privat"}, "network", "expected one of identity-only, gateway-ip, private"),
+    ({"network": "private"}, "network", "does not say its sku"),
     ({"network": "gateway-ip", "gateway": {**REF, "sku": "Basic"}}, "network", "carries no outbound_ips"),
     ({"network": "gateway-ip", "gateway": {**REF, "sku": "Basic", "outbound_ips": ["203.0.113.7"]}, "function_app_name": "func-legacy"},
      "network", "not of an adopted one"),
@@ -89,12 +89,6 @@ def test_stack_config_network_and_its_refusal():
     env = config.parse({**base, "gateway": {**base["gateway"], "sku": "Standard"},
                         "functionBackends": [{"name": "o", "apiPath": "o", "network": "gateway-ip", "deploymentIpRanges": ["198.51.100.0/28"]}]})
     assert env.function_backends[0].args()["deployment_ip_ranges"] == ["198.51.100.0/28"]
-
-
-def test_dev_and_prod_plans_say_identity_only_for_their_tiers():
-    for stack in ("dev", "prod"):
-        for app in plan_stack(stack, REPO).of_type(APP):
-            assert "ipSecurityRestrictions" not in app.plain_inputs["siteConfig"], (stack, app.name)
 
 
 @pytest.mark.parametrize("entry", [{"ipAddress": "0.0.0.0/0", "action": "Allow"}, {"ipAddress": "Any", "action": "Allow"},

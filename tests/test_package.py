@@ -171,7 +171,8 @@ def test_a_gateway_exported_by_one_stack_is_a_gateway_ref_in_another():
 
     exported = plan_stack("prod", REPO).outputs["gateway"]
     assert set(exported) == {"serviceName", "resourceGroupName", "principalId", "identityClientId", "identityType", "gatewayUrl", "sku", "cache",
-                             "outboundIps"}
+                             "outboundIps", "privateLink"}
+    assert set(exported["privateLink"]) == {"subnetId", "location", "dnsZoneIds"}
 
     def consumer():
         ref = gateway_ref_from_stack(pulumi.StackReference("platform/lastmile/prod"), sku=exported["sku"])

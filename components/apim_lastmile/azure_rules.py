@@ -26,6 +26,16 @@ CAPACITY: dict[str, tuple[int, int]] = {
 #: that instance"; Consumption, Basic v2, Standard v2 and Premium v2 run "without a deterministic IP address"). The
 #: REST spec lists Isolated too (publicIPAddresses: "Available only for Basic, Standard, Premium and Isolated SKU").
 DEDICATED_OUTBOUND_IPS = frozenset({"Developer", "Basic", "Standard", "Premium", "Isolated"})
+#: Tiers whose gateway can send its backend traffic into a virtual network, and how. Source:
+#: learn.microsoft.com/azure/api-management/virtual-network-concepts (networking models per tier): classic injection
+#: on Developer and Premium (the subnet carries no delegation and needs an NSG with the management rules), outbound
+#: virtual network integration on Standard v2 (subnet delegated to Microsoft.Web/serverFarms, /27 or larger,
+#: learn.microsoft.com/azure/api-management/integrate-vnet-outbound). Premium v2 has both but is not a SKU of the
+#: 2024-05-01 API our SDK speaks; Consumption, Basic, Standard, Basic v2 and Isolated have neither (Isolated is not
+#: generally available).
+VIRTUAL_NETWORK: dict[str, str] = {"Developer": "injection", "Premium": "injection", "StandardV2": "integration"}
+#: Smallest gateway subnet per model (prefix length): injection /29, integration /27 (same sources).
+GATEWAY_SUBNET_MAX_PREFIX: dict[str, int] = {"injection": 29, "integration": 27}
 
 #: Maximum size of one policy document, in bytes (source: the APIM limits tables: Consumption 16 KiB, others 256 KiB).
 POLICY_BYTES: dict[str, int] = {"Consumption": 16 * 1024}

@@ -28,6 +28,8 @@ from .function_backend import RUNTIMES, check_runtime_version
 from .azure_rules import check_location, did_you_mean
 from .gateway import SKUS
 from .keyvault_backend import DELIVERIES, check_username
+from .network import choose_mode
+from .storage import STORAGE_REFUSED
 
 PROJECT_KEYS = ("resourceGroup", "gateway", "functionBackends", "secretBackends", "entraBackends", "dataLakeReaders", "protect")
 
@@ -68,6 +70,13 @@ class ExternalCacheConfig(_Model):
     _rid = field_validator("redis_resource_id")(lambda cls, v: v if v is None else naming.check_resource_id("redisResourceId", v))
 
 
+class VirtualNetworkConfig(_Model):
+    """``gateway.virtualNetwork``: the gateway's virtual network, for backends in network mode private (see
+    :class:`apim_lastmile.VirtualNetworkArgs`; the private DNS zones follow from the backends)."""
+
+    address_prefix: str
+
+
 class GatewayConfig(_Model):
     """``gateway``: the API Management service (see :class:`apim_lastmile.GatewayArgs`)."""
 
@@ -79,6 +88,7 @@ class GatewayConfig(_Model):
     service_name: Optional[str] = None
     user_assigned_identity: bool = False
     external_cache: Optional[ExternalCacheConfig] = None
+    virtual_network: Optional[VirtualNetworkConfig] = None
 
     @field_validator("name")
     @classmethod
@@ -101,9 +111,10 @@ class GatewayConfig(_Model):
 
     _service_name = field_validator("service_name")(lambda cls, v: _rule(naming.APIM_SERVICE)(v))
 
-    def args(self) -> dict[str, Any]:
+    def args(self, private_dns_zones: tuple[str, ...] = ()) -> dict[str, Any]:
         """The GatewayArgs this entry sets (the program sets the resource group, location, protect and the external
-        cache; "rg" stands in for the group until then)."""
+        cache; "rg" stands in for the group until then). ``private_dns_zones``: the private link groups the
+        backends' endpoints need besides sites."""
         out: dict[str, Any] = {"resource_group_name": "rg", "publisher_email": self.publisher_email,
                                "publisher_name": self.publisher_name, "sku": self.sku,
                                "user_assigned_identity": self.user_assigned_identity}
@@ -111,6 +122,9 @@ class GatewayConfig(_Model):
             out["capacity"] = self.capacity
         if self.service_name:
             out["service_name"] = self.service_name
+        if self.virtual_network is not None:
+            out["virtual_network"] = {"address_prefix": self.virtual_network.address_prefix,
+                                      "private_dns_zones": ["sites", *private_dns_zones]}
         return out
 
 
@@ -291,6 +305,7 @@ class DataLakeReaderConfig(_BackendEntry):
     Gen2 account (hierarchical namespace, no shared keys) and a container, and publishes read-only access to it."""
 
     container: str
+    network: Optional[str] = None
 
     @field_validator("name")
     @classmethod
@@ -312,6 +327,10 @@ class DataLakeReaderConfig(_BackendEntry):
         """The EntraBackendArgs this entry sets besides gateway, backend_url, audience and role (the program's)."""
         return self._common_args()
 
+    def network_mode(self, gateway: dict) -> str:
+        """The account's network mode on ``gateway`` (a GatewayRef): this entry's, or the strongest available."""
+        return choose_mode(self.network, gateway, adopted_app=False, refused=STORAGE_REFUSED)
+
 
 class EnvironmentConfig(_Model):
     """The whole environment: resource group, gateway and backends."""
@@ -323,6 +342,17 @@ class EnvironmentConfig(_Model):
     entra_backends: list[EntraBackendConfig] = []
     data_lake_readers: list[DataLakeReaderConfig] = []
     protect: bool = False
+
+    def gateway_args(self) -> dict[str, Any]:
+        """The gateway's args from its entry, its network resolving what the private backends need (dfs, and blob,
+        to which Data Lake operations may be redirected, for the Data Lake readers that may be private)."""
+        lakes = self.virtual_network_lakes()
+        return self.gateway.args(("blob", "dfs") if lakes else ())
+
+    def virtual_network_lakes(self) -> bool:
+        """Whether a Data Lake reader may be private on this gateway (it has a network; the reader does not opt out)."""
+        return self.gateway.virtual_network is not None and any(
+            r.network in (None, "private") for r in self.data_lake_readers)
 
 
 def secret_config_keys(values: dict[str, Any]) -> set[str]:
@@ -360,7 +390,9 @@ def _check_components(env: EnvironmentConfig, project: str) -> None:
     ref = {**_CHECK_REF, "sku": env.gateway.sku, "outbound_ips": []}  # as Gateway.ref carries them
     if env.gateway.external_cache is not None:
         ref["cache"] = "external"
-    checks: list[tuple[str, Any]] = [("gateway", lambda: gateway(env.gateway.name, env.gateway.args()))]
+    if env.gateway.virtual_network is not None:
+        ref["private_link"] = {"subnet_id": _CHECK_SUBNET, "location": "westeurope", "dns_zone_ids": {}}
+    checks: list[tuple[str, Any]] = [("gateway", lambda: gateway(env.gateway.name, env.gateway_args()))]
     for i, b in enumerate(env.function_backends):
         checks.append((f"functionBackends[{i}]", lambda b=b: function(b.name, {"gateway": ref, "resource_group_name": "rg", **b.args()})))
     for i, b in enumerate(env.secret_backends):
@@ -371,6 +403,7 @@ def _check_components(env: EnvironmentConfig, project: str) -> None:
         lake = {"gateway": ref, "backend_url": "https://configcheck.dfs.core.windows.net/raw", "audience": "storage",
                 "role_assignments": [{"role": "Storage Blob Data Reader", "scope": _CHECK_CONTAINER}], **b.args()}
         checks.append((f"dataLakeReaders[{i}]", lambda b=b, lake=lake: entra(b.name, lake)))
+        checks.append((f"dataLakeReaders[{i}]", lambda b=b: b.network_mode(ref)))
     with naming.CLAIMS.isolated():
         for where, check in checks:
             try:
@@ -379,6 +412,8 @@ def _check_components(env: EnvironmentConfig, project: str) -> None:
                 raise ConfigError(f"{project}:{where}.{config_key(exc.key)}", exc.value, exc.expected) from None
 
 
+_CHECK_SUBNET = ("/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Network/"
+                 "virtualNetworks/vnet/subnets/private-endpoints")
 _CHECK_CONTAINER = ("/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Storage/"
                     "storageAccounts/configcheck/blobServices/default/containers/raw")
 
@@ -410,7 +445,7 @@ def _check_unique(env: EnvironmentConfig, project: str) -> None:
 
 
 def _known_keys() -> set[str]:
-    models = [ResourceGroupConfig, ExternalCacheConfig, GatewayConfig, OperationConfig, FunctionBackendConfig,
+    models = [ResourceGroupConfig, ExternalCacheConfig, VirtualNetworkConfig, GatewayConfig, OperationConfig, FunctionBackendConfig,
               SecretBackendConfig, RoleAssignmentConfig, EntraBackendConfig, DataLakeReaderConfig, EnvironmentConfig]
     return {to_camel(name) for model in models for name in model.model_fields}
 

@@ -17,7 +17,7 @@ from . import flex, naming, policy
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
-from .network import NetworkMode, access_restrictions, check_ranges, choose_mode
+from .network import DENY_ALL, NetworkMode, access_restrictions, check_ranges, choose_mode, private_endpoint
 from .roles import BUILT_IN_ROLES, assign
 from .storage import keyless_account_args
 
@@ -86,10 +86,12 @@ class SecuredFunctionBackendArgs(TypedDict, total=False):
     protect: NotRequired[bool]
     """Protect the stateful children (app registration, storage) from deletion; default false."""
     network: NetworkMode
-    """identity-only, or gateway-ip (only the gateway's own addresses reach the function; tiers with dedicated
-    addresses); default the strongest the gateway's tier supports."""
+    """identity-only; gateway-ip (only the gateway's own addresses reach the function: Developer, Basic, Standard,
+    Premium, Isolated); private (no public access, a private endpoint in the gateway's virtual network: Developer,
+    Premium, StandardV2 with a virtual network); default the strongest the gateway supports."""
     deployment_ip_ranges: Sequence[str]
-    """gateway-ip: CIDR ranges allowed on the SCM (deployment) site, e.g. your CI runners; default none."""
+    """gateway-ip: CIDR ranges allowed on the SCM (deployment) site, e.g. your CI runners; default none. Not with
+    private, where the SCM site is private too (deploy from inside the network)."""
 
 
 def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
@@ -113,6 +115,11 @@ def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
     operations = check_operations(args.get("operations"))
     network = choose_mode(args.get("network"), gateway, adopted_app=app_name is not None)
     deployment_ranges = check_ranges(args.get("deployment_ip_ranges"))
+    if deployment_ranges and network != NetworkMode.GATEWAY_IP.value:
+        raise LastMileError("deployment_ip_ranges", args.get("deployment_ip_ranges"),
+                            f"only network gateway-ip restricts the SCM site to ranges (this backend's network is {network}"
+                            + (": the SCM site has no public access either, deploy from inside the gateway's network)"
+                               if network == NetworkMode.PRIVATE.value else ")"))
     api_path = check_api_path(args.get("api_path"), gateway, name)
     return {
         "network": network, "deployment_ranges": deployment_ranges,
@@ -173,6 +180,8 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
     """The function's own https://<host>/api URL (it answers 401 to anyone but the gateway)."""
     app_client_id: pulumi.Output[str]
     """The client id of the app registration the gateway gets tokens for."""
+    network: pulumi.Output[str]
+    """The network mode built: identity-only, gateway-ip or private (lastmile verify checks it)."""
 
     def __init__(self, name: str, args: SecuredFunctionBackendArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         v = _validate(name, args)
@@ -192,9 +201,12 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
             client_id, identity_ready = self._app_registration(gateway)
             token_version = pulumi.Output.from_input(2)
 
-        # 2. The function itself, created or adopted.
+        # 2. The function itself, created or adopted, and in network mode private its endpoint in the gateway's network.
+        reachable: list[pulumi.Resource] = []
         if v["app_name"] is None:
             app_name, host, app_id = self._function_app(rg, args.get("location"), v, gateway)
+            if v["network"] == NetworkMode.PRIVATE.value:
+                reachable.append(private_endpoint(name, self, rg, app_id, "sites", gateway["private_link"]))
         else:
             existing = web.get_web_app_output(name=v["app_name"], resource_group_name=rg, opts=pulumi.InvokeOutputOptions(parent=self))
             app_name, host, app_id = pulumi.Output.from_input(v["app_name"]), existing.default_host_name, existing.id
@@ -257,15 +269,17 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
             display_name=f"{name} (Azure Function)", subscription_required=v["subscription_required"],
             # No traffic before the token can be issued: no service principal is AADSTS500011, no app role
             # assignment AADSTS501051.
-            depends_on=[backend, *identity_ready],
+            # No traffic before the gateway can resolve and reach a private function either.
+            depends_on=[backend, *identity_ready, *reachable],
         )
         self.function_app_name = app_name
         self.function_url = pulumi.Output.concat("https://", host, "/api")
         self.app_client_id = client_id
+        self.network = pulumi.Output.from_input(v["network"])
         self.register_outputs(
             {
                 "api_url": self.api_url, "policy_xml": self.policy_xml, "function_app_name": app_name,
-                "function_url": self.function_url, "app_client_id": client_id,
+                "function_url": self.function_url, "app_client_id": client_id, "network": self.network,
             }
         )
 
@@ -378,7 +392,12 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
                 # Identity-based host storage: an account name, never a connection string.
                 "app_settings": [{"name": "AzureWebJobsStorage__accountName", "value": account.name}],
                 **(access_restrictions(gateway["outbound_ips"], v["deployment_ranges"]) if v["network"] == "gateway-ip" else {}),
+                # private: should public access ever be turned back on, every address is still denied (access
+                # restrictions do not apply to traffic through the private endpoint: app-service overview-private-endpoint).
+                **(DENY_ALL if v["network"] == NetworkMode.PRIVATE.value else {}),
             },
+            # private: no public access to the site or its SCM site; the gateway comes through the private endpoint.
+            **({"public_network_access": "Disabled"} if v["network"] == NetworkMode.PRIVATE.value else {}),
             function_app_config={
                 "deployment": {
                     "storage": {

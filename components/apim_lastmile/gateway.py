@@ -11,6 +11,8 @@ from pulumi_azure_native import apimanagement, managedidentity
 from . import naming
 from .azure_rules import check_capacity, check_location
 from .errors import LastMileError
+from .azure_rules import VIRTUAL_NETWORK
+from .network import PRIVATE_DNS_ZONES, PrivateLinkRef, VirtualNetworkArgs, check_virtual_network, virtual_network
 
 try:  # Python 3.11+
     from typing import NotRequired, Required
@@ -82,6 +84,9 @@ class GatewayRef(TypedDict):
     outbound_ips: NotRequired[pulumi.Input[list[str]]]
     """The gateway's own public IP addresses (tiers that have them: Developer, Basic, Standard, Premium, Isolated);
     a function backend in gateway-ip network mode admits only these."""
+    private_link: NotRequired[PrivateLinkRef]
+    """Where backends in network mode private put their private endpoints: the gateway's virtual network (Developer,
+    Premium, StandardV2 with Gateway(virtual_network=...))."""
 
 
 SKUS: dict[str, int] = {sku.value: (0 if sku is Sku.CONSUMPTION else 1) for sku in Sku}
@@ -132,6 +137,9 @@ class GatewayArgs(TypedDict, total=False):
     """Protect the service (and identity) from deletion, for production stacks; default false."""
     external_cache: ExternalCacheArgs
     """An external Redis cache (the only cache a Consumption gateway can have); default none."""
+    virtual_network: VirtualNetworkArgs
+    """A virtual network for the gateway's backend traffic (Developer and Premium: injection in external mode;
+    StandardV2: outbound integration), so backends can be private (network mode private); default none."""
 
 
 def check_external_cache(cache: object, key: str = "external_cache") -> Optional[dict]:
@@ -185,7 +193,8 @@ def _validate(name: str, args: GatewayArgs) -> dict:
         naming.check_prefix_fits(naming.APIM_SERVICE, "Gateway name", f"apim-{name}-")
     uai = args.get("user_assigned_identity", False)
     return {"sku": sku, "capacity": capacity, "service_name": service_name, "uai": uai, "protect": args.get("protect", False),
-            "external_cache": check_external_cache(args.get("external_cache"))}
+            "external_cache": check_external_cache(args.get("external_cache")),
+            "virtual_network": check_virtual_network(args.get("virtual_network"), sku)}
 
 
 class Gateway(pulumi.ComponentResource):
@@ -210,6 +219,8 @@ class Gateway(pulumi.ComponentResource):
     """internal, external or none: whether the gateway can cache."""
     outbound_ips: pulumi.Output[list[str]]
     """The gateway's own public IP addresses (empty on tiers without dedicated ones: Consumption and the v2 tiers)."""
+    private_link: Optional[pulumi.Output[PrivateLinkRef]]
+    """With a virtual network: the private endpoint subnet, its region and the private DNS zone ids for the backends."""
 
     def __init__(self, name: str, args: GatewayArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         v = _validate(name, args)
@@ -236,6 +247,14 @@ class Gateway(pulumi.ComponentResource):
         service_name = v["service_name"] or pulumi.Output.concat(
             f"apim-{name}-", naming.unique_suffix(name, self, keepers={"resourceGroup": rg, "location": args.get("location")})
         )
+        network_args = {}
+        self._private_link: Optional[PrivateLinkRef] = None
+        if v["virtual_network"] is not None:
+            subnet_id, self._private_link = virtual_network(name, self, rg, args.get("location"), v["virtual_network"], stateful)
+            # External: the gateway stays public for clients and sends backend traffic into the network (classic
+            # injection in external mode; on StandardV2 the only value outbound integration takes).
+            network_args = {"virtual_network_type": apimanagement.VirtualNetworkType.EXTERNAL,
+                            "virtual_network_configuration": {"subnet_resource_id": subnet_id}}
         service = apimanagement.ApiManagementService(
             f"{name}-apim",
             service_name=service_name,
@@ -246,6 +265,7 @@ class Gateway(pulumi.ComponentResource):
             sku={"name": v["sku"], "capacity": v["capacity"]},
             identity=service_identity,
             opts=stateful,
+            **network_args,
         )
 
         cache = v["external_cache"]
@@ -283,6 +303,14 @@ class Gateway(pulumi.ComponentResource):
         outputs = {"service_name": self.service_name, "resource_group_name": self.resource_group_name, "gateway_url": self.gateway_url,
                    "principal_id": self.principal_id, "identity_type": self.identity_type, "sku": self.sku, "cache": self.cache,
                    "outbound_ips": self.outbound_ips}
+        self.private_link = None
+        if self._private_link is not None:
+            # The endpoints' subnet once the gateway is in the network: a backend reached through it before that
+            # would be unreachable from the gateway.
+            self._private_link = {**self._private_link, "subnet_id": pulumi.Output.all(self._private_link["subnet_id"], service.id)
+                                  .apply(lambda ids: ids[0])}
+            self.private_link = pulumi.Output.from_input(self._private_link)
+            outputs["private_link"] = self.private_link
         if self.identity_client_id is not None:
             outputs["identity_client_id"] = self.identity_client_id
         self.register_outputs(outputs)
@@ -303,6 +331,8 @@ class Gateway(pulumi.ComponentResource):
             }
             if self.identity_client_id is not None:
                 ref["identity_client_id"] = self.identity_client_id
+            if self._private_link is not None:
+                ref["private_link"] = self._private_link
             self._ref = ref
         return self._ref
 
@@ -345,15 +375,43 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
         raise LastMileError(f"{key}.cache", cache, f"expected one of {', '.join(CACHE_KINDS)}")
     if cache == "internal" and sku in NO_BUILT_IN_CACHE:
         raise LastMileError(f"{key}.cache", cache, f"the {sku} tier has no built-in cache: say 'external' (with an external cache) or 'none'")
+    check_private_link(gateway.get("private_link"), sku, f"{key}.private_link")
     return gateway  # type: ignore[return-value]
 
 
+def check_private_link(link: object, sku: Optional[str], key: str = "gateway.private_link") -> None:
+    """A :class:`PrivateLinkRef`: subnet_id, location and dns_zone_ids, on a tier that can have a virtual network."""
+    if link is None:
+        return
+    if not isinstance(link, dict):
+        raise LastMileError(key, link, "expected a PrivateLinkRef: {'subnet_id': ..., 'location': ..., 'dns_zone_ids': {'sites': ...}}")
+    naming.check_known_keys(link, PrivateLinkRef, f"{key}.")
+    for field in ("subnet_id", "dns_zone_ids"):
+        if link.get(field) in (None, ""):
+            raise LastMileError(f"{key}.{field}", link.get(field), f"a PrivateLinkRef needs {field}")
+    if isinstance(link["subnet_id"], str):
+        naming.check_resource_id(f"{key}.subnet_id", link["subnet_id"])
+    if isinstance(link.get("location"), str):
+        check_location(f"{key}.location", link["location"])
+    if isinstance(link["dns_zone_ids"], dict):
+        for group, zone_id in link["dns_zone_ids"].items():
+            if group not in PRIVATE_DNS_ZONES:
+                raise LastMileError(f"{key}.dns_zone_ids.{group}", zone_id, f"expected keys among {', '.join(PRIVATE_DNS_ZONES)}")
+            if isinstance(zone_id, str):
+                naming.check_resource_id(f"{key}.dns_zone_ids.{group}", zone_id)
+    if sku is not None and sku not in VIRTUAL_NETWORK:
+        raise LastMileError(key, "<private_link>", f"the {sku} tier cannot send its backend traffic into a virtual network; "
+                                                   f"that needs one of {', '.join(sorted(VIRTUAL_NETWORK))}")
+
+
 def gateway_ref_from_stack(stack: pulumi.StackReference, output: str = "gateway", *, sku: Optional[str] = None,
-                           cache: Optional[str] = None) -> GatewayRef:
+                           cache: Optional[str] = None, virtual_network: bool = False) -> GatewayRef:
     """A :class:`GatewayRef` for the gateway another stack owns, from the object that stack exports (the environment
     program exports it as ``gateway``: serviceName, resourceGroupName, principalId, identityClientId, identityType,
-    gatewayUrl, sku, cache). Stack outputs are known only at deploy time, so pass ``sku`` (or ``cache``) here when a
-    Key Vault backend on that gateway uses send-request delivery, which is checked before anything is registered."""
+    gatewayUrl, sku, cache, outboundIps, privateLink). Stack outputs are known only at deploy time, so pass ``sku``
+    (or ``cache``) here when a Key Vault backend on that gateway uses send-request delivery or a function backend
+    picks its network mode by the tier, and ``virtual_network=True`` when that gateway has one (its backends can then
+    be private); both are checked before anything is registered."""
     exported = stack.get_output(output)
 
     def field(name: str) -> pulumi.Output:
@@ -371,6 +429,11 @@ def gateway_ref_from_stack(stack: pulumi.StackReference, output: str = "gateway"
         ref["sku"] = sku
     if cache is not None:
         ref["cache"] = cache
+    if virtual_network:
+        link = field("privateLink")
+        ref["private_link"] = {"subnet_id": link.apply(lambda p: (p or {}).get("subnetId")),
+                               "location": link.apply(lambda p: (p or {}).get("location")),
+                               "dns_zone_ids": link.apply(lambda p: (p or {}).get("dnsZoneIds"))}
     return check_gateway_ref(ref)
 
 
@@ -381,6 +444,9 @@ def exported_ref(gateway: "Gateway") -> dict:
            "sku": gateway.sku, "cache": gateway.cache, "outboundIps": gateway.outbound_ips}
     if gateway.identity_client_id is not None:
         out["identityClientId"] = gateway.identity_client_id
+    if gateway.private_link is not None:
+        out["privateLink"] = gateway.private_link.apply(
+            lambda p: {"subnetId": p["subnet_id"], "location": p["location"], "dnsZoneIds": p["dns_zone_ids"]})
     return out
 
 

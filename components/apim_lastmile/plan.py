@@ -37,6 +37,10 @@ _ARM_TYPES = {
     "azure-native:web:AppServicePlan": "Microsoft.Web/serverfarms",
     "azure-native:web:WebApp": "Microsoft.Web/sites",
     "azure-native:keyvault:Vault": "Microsoft.KeyVault/vaults",
+    "azure-native:network:NetworkSecurityGroup": "Microsoft.Network/networkSecurityGroups",
+    "azure-native:network:VirtualNetwork": "Microsoft.Network/virtualNetworks",
+    "azure-native:network:PrivateEndpoint": "Microsoft.Network/privateEndpoints",
+    "azure-native:privatedns:PrivateZone": "Microsoft.Network/privateDnsZones",
 }
 # Input that carries the Azure name, per type (others fall back to "name" or the logical name).
 _NAME_INPUTS = {
@@ -52,6 +56,19 @@ _NAME_INPUTS = {
     "azure-native:apimanagement:Backend": "backendId",
     "azure-native:apimanagement:NamedValue": "namedValueId",
     "azure-native:apimanagement:ApiPolicy": "policyId",
+    "azure-native:network:NetworkSecurityGroup": "networkSecurityGroupName",
+    "azure-native:network:VirtualNetwork": "virtualNetworkName",
+    "azure-native:network:Subnet": "subnetName",
+    "azure-native:network:PrivateEndpoint": "privateEndpointName",
+    "azure-native:network:PrivateDnsZoneGroup": "privateDnsZoneGroupName",
+    "azure-native:privatedns:PrivateZone": "privateZoneName",
+    "azure-native:privatedns:VirtualNetworkLink": "virtualNetworkLinkName",
+}
+#: Child resources: (type, parent input, parent's ARM type, child segment).
+_CHILD_TYPES = {
+    "azure-native:network:Subnet": ("virtualNetworkName", "Microsoft.Network/virtualNetworks", "subnets"),
+    "azure-native:network:PrivateDnsZoneGroup": ("privateEndpointName", "Microsoft.Network/privateEndpoints", "privateDnsZoneGroups"),
+    "azure-native:privatedns:VirtualNetworkLink": ("privateZoneName", "Microsoft.Network/privateDnsZones", "virtualNetworkLinks"),
 }
 
 
@@ -106,6 +123,10 @@ class LastMileMocks(pulumi_mocks.Mocks):
             rid = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{azure_name}"
         elif arm:
             rid = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{rg}/providers/{arm}/{azure_name}"
+        elif typ in _CHILD_TYPES:
+            parent_input, parent_arm, segment = _CHILD_TYPES[typ]
+            rid = (f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{rg}/providers/{parent_arm}/{inputs.get(parent_input, 'parent')}/"
+                   f"{segment}/{azure_name}")
         else:
             rid = f"{args.name}-id"
         guid = lambda what: fake_guid(typ, args.name, what)  # noqa: E731

@@ -4,6 +4,13 @@ from typing import Any
 
 from pulumi_azure_native import storage
 
+#: The network modes a storage account behind the gateway cannot have, and why.
+STORAGE_REFUSED = {
+    "gateway-ip": "a storage account's IP rules do not apply to requests from its own Azure region "
+                  "(learn.microsoft.com/azure/storage/common/storage-network-security), so allowing only the gateway's addresses "
+                  "would refuse a same-region gateway and admit nothing more elsewhere: use private or identity-only",
+}
+
 
 def keyless_account_args() -> dict[str, Any]:
     """StorageAccount arguments for an account with no shared keys, no public blobs, HTTPS and TLS 1.2 only."""
@@ -15,4 +22,13 @@ def keyless_account_args() -> dict[str, Any]:
         "default_to_o_auth_authentication": True,
         "enable_https_traffic_only": True,
         "minimum_tls_version": storage.MinimumTlsVersion.TLS1_2,
+    }
+
+
+def private_account_args() -> dict[str, Any]:
+    """StorageAccount arguments for an account reached only through private endpoints: no public network access, and
+    the firewall denies everything else with no trusted-service bypass."""
+    return {
+        "public_network_access": storage.PublicNetworkAccess.DISABLED,
+        "network_rule_set": {"default_action": storage.DefaultAction.DENY, "bypass": storage.Bypass.NONE},
     }
