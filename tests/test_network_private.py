@@ -294,3 +294,27 @@ def test_prod_is_private_where_its_tier_allows_and_dev_stays_identity_only():
         assert "publicNetworkAccess" not in app.plain_inputs and "ipSecurityRestrictions" not in app.plain_inputs["siteConfig"]
     assert {b["network"] for b in dev.outputs["function_backends"].values()} == {"identity-only"}
     assert {b["network"] for b in prod.outputs["function_backends"].values()} == {"private"}
+
+
+def test_a_backend_on_a_network_in_a_group_it_does_not_manage_needs_to_join_its_subnet_and_write_its_zone():
+    from apim_lastmile import permissions
+
+    # The gateway's group takes the backend's APIs (Contributor there); the network lives in a hub group of its own.
+    link = {"subnetId": SUBNET_ID.replace("/resourceGroups/rg/", "/resourceGroups/rg-hub/"), "location": "westeurope",
+            "dnsZoneIds": {"sites": ZONE_ID.replace("/resourceGroups/rg/", "/resourceGroups/rg-hub/")}}
+    exported = {"serviceName": "apim-contoso", "resourceGroupName": "rg-platform", "principalId": REF["principal_id"],
+                "outboundIps": [], "privateLink": link}
+
+    def body():
+        import pulumi
+
+        ref = gateway_ref_from_stack(pulumi.StackReference("org/platform/prod"), sku="Premium", virtual_network=True)
+        SecuredFunctionBackend("orders", {"gateway": ref, "resource_group_name": "rg-team", "api_path": "orders"})
+
+    plan = run(body, mocks=LastMileMocks(stacks={"org/platform/prod": {"gateway": exported}}))
+    found = {(r.scope, r.permission.split(" ")[0]) for r in permissions.requirements(plan.registrations)}
+    assert (f"subnet {link['subnetId']}", "Microsoft.Network/virtualNetworks/subnets/join/action") in found
+    assert (f"private DNS zone {link['dnsZoneIds']['sites']}", "Private") in found
+    # In its own stack, Contributor on the group covers both.
+    prod = plan_stack("prod", REPO)
+    assert not [r for r in permissions.requirements(prod.registrations) if r.scope.startswith(("subnet", "private DNS zone"))]

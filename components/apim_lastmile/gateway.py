@@ -422,7 +422,7 @@ def gateway_ref_from_stack(stack: pulumi.StackReference, output: str = "gateway"
         "resource_group_name": field("resourceGroupName"),
         "principal_id": field("principalId"),
         "identity_client_id": field("identityClientId"),
-        "gateway_url": field("gatewayUrl"),
+        "gateway_url": exported.apply(lambda g: (g or {}).get("gatewayUrl") or f"https://{(g or {}).get('serviceName')}.azure-api.net"),
         "outbound_ips": field("outboundIps"),
     }
     if sku is not None:

@@ -38,6 +38,7 @@ def requirements(registrations) -> list[Requirement]:
                     - groups_created)
     for group in groups:
         found.append(Requirement(f"resource group {group}", "Contributor", "creates and updates the resources there"))
+    found += _network_requirements(registrations, set(groups) | {g for g in groups_created if g})
     grants: dict[str, set[str]] = {}
     for r in registrations:
         if r.type == "azure-native:authorization:RoleAssignment":
@@ -64,6 +65,30 @@ def requirements(registrations) -> list[Requirement]:
     if adopted_apps or deployer_grant:
         found.append(Requirement("Microsoft Graph", "Application.Read.All",
                                  "reads adopted app registrations and whether the deployer is a service principal"))
+    return found
+
+
+def _group_of(resource_id: object) -> str:
+    parts = str(resource_id or "").split("/")
+    return parts[4] if len(parts) > 4 and parts[3].lower() == "resourcegroups" else ""
+
+
+def _network_requirements(registrations, contributed: set[str]) -> list[Requirement]:
+    """Private endpoints in a network, and DNS records in a zone, that live outside the groups the deployer holds
+    Contributor on (a gateway another stack owns): joining a subnet and writing a zone are permissions there."""
+    found: list[Requirement] = []
+    for r in registrations:
+        if r.type == "azure-native:network:PrivateEndpoint":
+            subnet = (r.plain_inputs.get("subnet") or {}).get("id")
+            if _group_of(subnet) and _group_of(subnet) not in contributed:
+                found.append(Requirement(f"subnet {subnet}", "Microsoft.Network/virtualNetworks/subnets/join/action (e.g. Network Contributor "
+                                         "on the network)", f"puts the private endpoint {r.name} into the gateway's network"))
+        if r.type == "azure-native:network:PrivateDnsZoneGroup":
+            for config in r.plain_inputs.get("privateDnsZoneConfigs") or []:
+                zone = config.get("privateDnsZoneId")
+                if _group_of(zone) and _group_of(zone) not in contributed:
+                    found.append(Requirement(f"private DNS zone {zone}", "Private DNS Zone Contributor",
+                                             f"writes the record of the private endpoint {r.name}"))
     return found
 
 
