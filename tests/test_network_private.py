@@ -318,3 +318,17 @@ def test_a_backend_on_a_network_in_a_group_it_does_not_manage_needs_to_join_its_
     # In its own stack, Contributor on the group covers both.
     prod = plan_stack("prod", REPO)
     assert not [r for r in permissions.requirements(prod.registrations) if r.scope.startswith(("subnet", "private DNS zone"))]
+
+
+def test_destroy_takes_the_network_apart_in_an_order_azure_accepts():
+    """Pulumi deletes a resource before what it depends on: endpoints before their subnet, the service before its
+    subnet, DNS records before their zone, a zone's network link before the zone and the network."""
+    plan = run(program("StandardV2", VNET))
+    urn = {r.name: r.urn for r in plan.registrations}
+    deps = {r.name: set(r.depends_on) for r in plan.registrations}
+    assert urn["edge-endpoint-subnet"] in deps["orders-sites-endpoint"]
+    assert urn["edge-gateway-subnet"] in deps["edge-apim"]
+    assert urn["edge-nsg"] in deps["edge-gateway-subnet"] and urn["edge-vnet"] in deps["edge-gateway-subnet"]
+    assert urn["orders-sites-endpoint"] in deps["orders-sites-endpoint-dns"] and urn["edge-sites-zone"] in deps["orders-sites-endpoint-dns"]
+    assert {urn["edge-sites-zone"], urn["edge-vnet"]} <= deps["edge-sites-zone-link"]
+    assert urn["orders-function"] in deps["orders-sites-endpoint"]
