@@ -85,10 +85,11 @@ def first(plans, token):
 
 
 def _set(inputs, path, value):
-    *head, last = path.split(".")
+    """Set (or with _DELETE remove) the input at a dotted path; a number is an index into a list."""
+    *head, last = [int(k) if k.isdigit() else k for k in path.split(".")]
     node = inputs
     for key in head:
-        node = node.setdefault(key, {})
+        node = node[key] if isinstance(key, int) else node.setdefault(key, {})
     if value is _DELETE:
         del node[last]
     else:
@@ -160,6 +161,209 @@ def test_one_broken_input_is_reported(plans, token, path, value, problem):
         return
     assert any(problem in f.problem for f in findings), findings
     assert str(findings[0]).startswith(token)
+
+
+# ---- the network last mile: inputs as the Pulumi mocks record them (camelCase, nested properties flattened) ----
+
+SUB = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-x/providers"
+NSG = "azure-native:network:NetworkSecurityGroup"
+VNET = "azure-native:network:VirtualNetwork"
+SUBNET = "azure-native:network:Subnet"
+PE = "azure-native:network:PrivateEndpoint"
+ZONE_GROUP = "azure-native:network:PrivateDnsZoneGroup"
+ZONE = "azure-native:privatedns:PrivateZone"
+LINK = "azure-native:privatedns:VirtualNetworkLink"
+NETWORK_EXAMPLES = [
+    (NSG, {"networkSecurityGroupName": "nsg-apim-lastmile", "resourceGroupName": "rg-x", "location": "westeurope",
+           "securityRules": [
+               {"name": "storage-out", "priority": 100, "direction": "Outbound", "access": "Allow", "protocol": "Tcp",
+                "sourceAddressPrefix": "VirtualNetwork", "sourcePortRange": "*", "destinationAddressPrefix": "Storage",
+                "destinationPortRange": "443", "description": "Function storage over the service tag"},
+               {"name": "monitor-out", "priority": 110, "direction": "Outbound", "access": "Allow", "protocol": "Tcp",
+                "sourceAddressPrefix": "VirtualNetwork", "sourcePortRange": "*", "destinationAddressPrefix": "AzureMonitor",
+                "destinationPortRanges": ["1886", "443"], "description": "Application Insights"}]}),
+    (VNET, {"virtualNetworkName": "vnet-apim-lastmile", "resourceGroupName": "rg-x", "location": "westeurope",
+            "addressSpace": {"addressPrefixes": ["10.40.0.0/24"]}}),
+    (SUBNET, {"subnetName": "apim", "virtualNetworkName": "vnet-apim-lastmile", "resourceGroupName": "rg-x",
+              "addressPrefix": "10.40.0.0/25",
+              "networkSecurityGroup": {"id": f"{SUB}/Microsoft.Network/networkSecurityGroups/nsg-apim-lastmile"},
+              "delegations": [{"name": "apim-outbound", "serviceName": "Microsoft.Web/serverFarms"}]}),
+    (SUBNET, {"subnetName": "private-endpoints", "virtualNetworkName": "vnet-apim-lastmile", "resourceGroupName": "rg-x",
+              "addressPrefix": "10.40.0.128/26", "privateEndpointNetworkPolicies": "Disabled"}),
+    (ZONE, {"privateZoneName": "privatelink.azurewebsites.net", "resourceGroupName": "rg-x", "location": "Global"}),
+    (LINK, {"virtualNetworkLinkName": "vnet-apim-lastmile", "privateZoneName": "privatelink.azurewebsites.net",
+            "resourceGroupName": "rg-x", "location": "Global", "registrationEnabled": False,
+            "virtualNetwork": {"id": f"{SUB}/Microsoft.Network/virtualNetworks/vnet-apim-lastmile"}}),
+    (PE, {"privateEndpointName": "pe-orders", "resourceGroupName": "rg-x", "location": "westeurope",
+          "subnet": {"id": f"{SUB}/Microsoft.Network/virtualNetworks/vnet-apim-lastmile/subnets/private-endpoints"},
+          "privateLinkServiceConnections": [{"name": "orders-sites", "privateLinkServiceId": f"{SUB}/Microsoft.Web/sites/func-orders-abc",
+                                             "groupIds": ["sites"]}]}),
+    (ZONE_GROUP, {"privateDnsZoneGroupName": "default", "privateEndpointName": "pe-orders", "resourceGroupName": "rg-x",
+                  "privateDnsZoneConfigs": [{"name": "privatelink-azurewebsites-net",
+                                             "privateDnsZoneId": f"{SUB}/Microsoft.Network/privateDnsZones/privatelink.azurewebsites.net"}]}),
+]
+
+
+@pytest.mark.parametrize("token,inputs", NETWORK_EXAMPLES, ids=[t.split(":")[-1] for t, _ in NETWORK_EXAMPLES])
+def test_network_inputs_the_library_sends_hold_to_azure_contract(token, inputs):
+    assert token in contract.facts()
+    assert contract.check(token, inputs) == []
+
+
+def network_example(token):
+    return copy.deepcopy(next(inputs for t, inputs in NETWORK_EXAMPLES if t == token))
+
+
+NETWORK_MUTATIONS = [
+    # (type, wire path (a number indexes a list), bad value, what the finding must say, the ARM path it must name)
+    (NSG, "securityRules.0.direction", "Sideways", "expected a documented value", "properties.securityRules[].properties.direction"),
+    (NSG, "securityRules.0.access", "Maybe", "expected a documented value", "properties.securityRules[].properties.access"),
+    (NSG, "securityRules.1.protocol", "Http", "expected a documented value", "properties.securityRules[].properties.protocol"),
+    (NSG, "securityRules.0.priority", 99, "below the minimum 100", "properties.securityRules[].properties.priority"),
+    (NSG, "securityRules.0.priority", 4097, "above the maximum 4096", "properties.securityRules[].properties.priority"),
+    (NSG, "securityRules.0.priority", 100.5, "whole number", "properties.securityRules[].properties.priority"),
+    (NSG, "securityRules.1.direction", _DELETE, "required by Azure", "properties.securityRules[].properties.direction"),
+    (NSG, "securityRules.0.provisioningState", "Succeeded", "read-only", "properties.securityRules[].properties.provisioningState"),
+    (NSG, "securityRules.0.etag", "W/\"1\"", "read-only", "properties.securityRules[].etag"),
+    (NSG, "securityRules.0.properties", {"priority": 100}, "not a property", "properties.securityRules[].properties"),
+    (NSG, "securityRules.0.destinationPortRanges", "443", "expected a list", "properties.securityRules[].properties.destinationPortRanges"),
+    (NSG, "securityRules.0.destinationPort", "443", "not a property", "properties.securityRules[].destinationPort"),
+    (NSG, "defaultSecurityRules", [], "read-only", "properties.defaultSecurityRules"),
+    (NSG, "networkSecurityGroupName", _DELETE, "required by Azure", "name"),
+    (VNET, "addressSpace.addressPrefixes", "10.40.0.0/24", "expected a list", "properties.addressSpace.addressPrefixes"),
+    (VNET, "addressSpace.addressPrefixs", ["10.40.0.0/24"], "not a property", "properties.addressSpace.addressPrefixs"),
+    (VNET, "provisioningState", "Succeeded", "read-only", "properties.provisioningState"),
+    (VNET, "privateEndpointVNetPolicies", "Strict", "expected a documented value", "properties.privateEndpointVNetPolicies"),
+    (SUBNET, "delegations.0.serviceName", 42, "expected a string", "properties.delegations[].properties.serviceName"),
+    (SUBNET, "delegations.0.actions", ["Microsoft.Network/virtualNetworks/subnets/action"], "read-only",
+     "properties.delegations[].properties.actions"),
+    (SUBNET, "delegations.0.service", "Microsoft.Web/serverFarms", "not a property", "properties.delegations[].service"),
+    (SUBNET, "privateEndpointNetworkPolicies", "Off", "expected a documented value", "properties.privateEndpointNetworkPolicies"),
+    (SUBNET, "networkSecurityGroup", "nsg-apim-lastmile", "expected an object", "properties.networkSecurityGroup"),
+    (SUBNET, "networkSecurityGroup.provisioningState", "Succeeded", "read-only",
+     "properties.networkSecurityGroup.properties.provisioningState"),
+    (SUBNET, "purpose", "apim", "read-only", "properties.purpose"),
+    (SUBNET, "location", "westeurope", "not a property", "location"),
+    (SUBNET, "subnetName", _DELETE, "required by Azure", "name"),
+    (ZONE, "numberOfRecordSets", 1, "read-only", "properties.numberOfRecordSets"),
+    (ZONE, "location", 7, "expected a string", "location"),
+    (ZONE, "zoneType", "Private", "not a property", "zoneType"),
+    (LINK, "registrationEnabled", "false", "true or false", "properties.registrationEnabled"),
+    (LINK, "virtualNetwork", f"{SUB}/Microsoft.Network/virtualNetworks/vnet-apim-lastmile", "expected an object",
+     "properties.virtualNetwork"),
+    (LINK, "resolutionPolicy", "Sometimes", "expected a documented value", "properties.resolutionPolicy"),
+    (LINK, "virtualNetworkLinkState", "Completed", "read-only", "properties.virtualNetworkLinkState"),
+    (PE, "privateLinkServiceConnections.0.groupIds", "sites", "expected a list", "properties.privateLinkServiceConnections[].properties.groupIds"),
+    (PE, "privateLinkServiceConnections.0.privateLinkServiceId", 5, "expected a string",
+     "properties.privateLinkServiceConnections[].properties.privateLinkServiceId"),
+    (PE, "privateLinkServiceConnections.0.serviceId", "x", "not a property", "properties.privateLinkServiceConnections[].serviceId"),
+    (PE, "privateLinkServiceConnections.0.provisioningState", "Succeeded", "read-only",
+     "properties.privateLinkServiceConnections[].properties.provisioningState"),
+    (PE, "subnet", "private-endpoints", "expected an object", "properties.subnet"),
+    (PE, "networkInterfaces", [], "read-only", "properties.networkInterfaces"),
+    (ZONE_GROUP, "privateDnsZoneConfigs.0.recordSets", [], "read-only", "properties.privateDnsZoneConfigs[].properties.recordSets"),
+    (ZONE_GROUP, "privateDnsZoneConfigs.0.privateDnsZoneIds", ["x"], "not a property", "properties.privateDnsZoneConfigs[].privateDnsZoneIds"),
+    (ZONE_GROUP, "privateDnsZoneConfigs", {"name": "x"}, "expected a list", "properties.privateDnsZoneConfigs"),
+    (ZONE_GROUP, "location", "westeurope", "not a property", "location"),
+]
+
+
+@pytest.mark.parametrize("token,path,value,problem,arm_path", NETWORK_MUTATIONS,
+                         ids=[f"{m[0].split(':')[-1]}.{m[1]}={m[2]!r:.12}" for m in NETWORK_MUTATIONS])
+def test_one_broken_network_input_is_reported(token, path, value, problem, arm_path):
+    inputs = network_example(token)
+    _set(inputs, path, value)
+    findings = contract.check(token, inputs)
+    assert [(f.path, problem in f.problem) for f in findings] == [(arm_path, True)], findings
+    assert str(findings[0]).startswith(token)
+
+
+def test_every_security_rule_is_held_to_the_required_properties():
+    """Required properties are checked for each item of a list, not once for the list."""
+    inputs = network_example(NSG)
+    rule = {"name": "only-a-name"}
+    inputs["securityRules"].append(rule)
+    missing = {f.path for f in contract.check(NSG, inputs)}
+    assert missing == {f"properties.securityRules[].properties.{p}" for p in ("access", "direction", "priority", "protocol")}
+
+
+# Where azure-native 3.29's input types and our mapping of them onto the types part, and why (see the test below).
+_CLIENT_FLATTENED_POOL = "an IpamPoolPrefixAllocation's x-ms-client-flatten `pool` (ARM pool.id): only `properties` is unflattened"
+_NEWER_SDK = "azure-native's shared input type is newer than the api-version's types"
+SDK_INPUTS_NOT_MAPPED = {
+    "azure-native:web:WebApp": {"properties.functionAppConfig.siteUpdateStrategy": "a 2025-05-01 property (types of 2025-03-01)"},
+    VNET: {
+        "properties.addressSpace.ipamPoolPrefixAllocations[].id": _CLIENT_FLATTENED_POOL,
+        "properties.subnets[].properties.ipamPoolPrefixAllocations[].id": _CLIENT_FLATTENED_POOL,
+        "properties.virtualNetworkPeerings[].properties.localAddressSpace.ipamPoolPrefixAllocations[].id": _CLIENT_FLATTENED_POOL,
+        "properties.virtualNetworkPeerings[].properties.localVirtualNetworkAddressSpace.ipamPoolPrefixAllocations[].id": _CLIENT_FLATTENED_POOL,
+        "properties.virtualNetworkPeerings[].properties.remoteAddressSpace.ipamPoolPrefixAllocations[].id": _CLIENT_FLATTENED_POOL,
+        "properties.virtualNetworkPeerings[].properties.remoteVirtualNetworkAddressSpace.ipamPoolPrefixAllocations[].id": _CLIENT_FLATTENED_POOL,
+        "properties.subnets[].serviceGateway": _NEWER_SDK},
+    SUBNET: {"properties.ipamPoolPrefixAllocations[].id": _CLIENT_FLATTENED_POOL},
+    PE: {"properties.subnet.properties.ipamPoolPrefixAllocations[].id": _CLIENT_FLATTENED_POOL, "properties.subnet.serviceGateway": _NEWER_SDK},
+}
+
+
+def _sdk_shape(annotation):
+    """('[]'/'{}' per list/map level, the innermost type) of an azure-native input annotation."""
+    import collections.abc
+    import typing
+
+    import pulumi._types as pulumi_types
+
+    t = pulumi_types.unwrap_type(annotation)
+    origin = typing.get_origin(t)
+    if origin in (collections.abc.Sequence, list):
+        kind, inner = _sdk_shape(typing.get_args(t)[0])
+        return "[]" + kind, inner
+    if origin in (collections.abc.Mapping, dict):
+        kind, inner = _sdk_shape(typing.get_args(t)[1])
+        return "{}" + kind, inner
+    if origin is typing.Union:
+        members = [a for a in typing.get_args(t) if a is not type(None)]
+        nested = [m for m in members if pulumi_types.is_input_type(m)]
+        return ("", nested[0]) if nested else _sdk_shape(members[0])
+    return "", t
+
+
+@pytest.mark.parametrize("token", sorted(contract.WIRES))
+def test_every_sdk_input_maps_onto_the_contract(token):
+    """azure-native's own input types say how it flattens: walk every input it can send for the type (nested input
+    types too) and map it as contract.check does. No nested input type has a ``properties`` input, so flattening a
+    nested ``properties`` is right; the few inputs that do not map are listed with the reason."""
+    import importlib
+
+    import pulumi._types as pulumi_types
+
+    wire = contract.WIRES[token]
+    paths = contract.facts()[token]["paths"]
+    _, module, cls = token.split(":")
+    resource = getattr(importlib.import_module(f"pulumi_azure_native.{module}"), cls)
+    home = importlib.import_module(resource.__module__)
+    args = getattr(home, f"{cls}InitArgs", None) or getattr(home, f"{cls}Args")
+    unmapped = set()
+
+    def walk(input_type, at, seen):
+        types = pulumi_types.input_type_types(input_type)
+        for name in pulumi_types.input_type_py_to_pulumi_names(input_type).values():
+            if at and name == "properties":
+                raise AssertionError(f"{token}: {input_type.__name__} at {at} keeps a nested properties input")
+            if not at and (name in (wire.name_param, "location") or name in wire.parents):
+                continue
+            path = contract._input_path(wire, paths, at, name)
+            if path is None:
+                if not paths.get(f"{at}.properties", {}).get("unexpanded"):
+                    unmapped.add(f"{at}.{name}" if at else name)
+                continue
+            kind, inner = _sdk_shape(types[name])
+            below = paths.get(path + kind, {})
+            if (pulumi_types.is_input_type(inner) and inner not in seen and not paths[path].get("readOnly")
+                    and below.get("type") == "object" and not below.get("unexpanded")):
+                walk(inner, path + kind, seen | {inner})
+
+    walk(args, "", frozenset())
+    assert unmapped == set(SDK_INPUTS_NOT_MAPPED.get(token, {})), unmapped
 
 
 def test_a_managed_identity_mutation_in_a_recorded_plan_fails_the_run_check(plans):

@@ -7,8 +7,8 @@ for each type. For every property path of each resource body they keep: the valu
 flags, enums (closed, or extensible: documented values of a ``modelAsString`` enum), string length and pattern,
 number range, array length. Each type records the file and api-version it came from.
 
-:func:`check` maps azure-native's wire inputs onto the ARM body (path parameters, flattened ``properties``, SDK
-client names) and reports every input that breaks a fact, every input Azure does not know, every read-only
+:func:`check` maps azure-native's wire inputs onto the ARM body (path parameters, ``properties`` flattened into the
+body and into every nested object, SDK client names) and reports every input that breaks a fact, every input Azure does not know, every read-only
 property we set, and every required property we leave out.
 """
 
@@ -45,6 +45,8 @@ class Wire:
     #: other path parameters -> the ARM type whose name they are ("" for one that is not a name, e.g. scope)
     parents: dict[str, str] = field(default_factory=dict)
     flattened: bool = True
+    #: inputs named by the SDK's client name (x-ms-client-name) -> the ARM name; a nested one is keyed by the ARM
+    #: path of its object and the input name ("properties.encryption.encryptionIdentity")
     renames: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -57,6 +59,9 @@ _WEB = ("microsoft.web/2025-03-01", "web/resource-manager/Microsoft.Web/stable/2
 _SERVICE = {"serviceName": "Microsoft.ApiManagement/service", "resourceGroupName": _RG}
 _API = {**_SERVICE, "apiId": "Microsoft.ApiManagement/service/apis"}
 _SITE = {"name": "Microsoft.Web/sites", "resourceGroupName": _RG}
+_NETWORK = ("microsoft.network/2024-05-01", "network/resource-manager/Microsoft.Network/stable/2024-05-01/")
+_PRIVATE_DNS = ("microsoft.network.privatedns/2024-06-01", "privatedns/resource-manager/Microsoft.Network/stable/2024-06-01/")
+_IN_RG = {"resourceGroupName": _RG}
 
 #: Every azure-native type token the library and the environment program register.
 WIRES: dict[str, Wire] = {
@@ -67,7 +72,9 @@ WIRES: dict[str, Wire] = {
         "msi/resource-manager/Microsoft.ManagedIdentity/stable/2023-01-31/", "resourceName", parents={"resourceGroupName": _RG}),
     "azure-native:apimanagement:ApiManagementService": Wire(
         "Microsoft.ApiManagement/service", *_APIM, "serviceName", parents={"resourceGroupName": _RG}),
-    "azure-native:apimanagement:Api": Wire("Microsoft.ApiManagement/service/apis", *_APIM, "apiId", parents=_SERVICE),
+    "azure-native:apimanagement:Api": Wire(
+        "Microsoft.ApiManagement/service/apis", *_APIM, "apiId", parents=_SERVICE,
+        renames={"apiType": "type", "soapApiType": "apiType", "translateRequiredQueryParametersConduct": "translateRequiredQueryParameters"}),
     "azure-native:apimanagement:ApiOperation": Wire(
         "Microsoft.ApiManagement/service/apis/operations", *_APIM, "operationId", parents=_API),
     "azure-native:apimanagement:ApiPolicy": Wire("Microsoft.ApiManagement/service/apis/policies", *_APIM, "policyId", parents=_API),
@@ -82,10 +89,20 @@ WIRES: dict[str, Wire] = {
         "vaultName", parents={"resourceGroupName": _RG}, flattened=False),
     "azure-native:keyvault:Secret": Wire(
         "Microsoft.KeyVault/vaults/secrets", "microsoft.keyvault/2024-11-01", "keyvault/resource-manager/Microsoft.KeyVault/stable/2024-11-01/",
-        "secretName", parents={"vaultName": "Microsoft.KeyVault/vaults", "resourceGroupName": _RG}, flattened=False),
+        "secretName", parents={"vaultName": "Microsoft.KeyVault/vaults", "resourceGroupName": _RG}, flattened=False,
+        renames={"properties.attributes.expires": "exp", "properties.attributes.notBefore": "nbf"}),
     "azure-native:storage:StorageAccount": Wire(
         "Microsoft.Storage/storageAccounts", "microsoft.storage/2024-01-01", "storage/resource-manager/Microsoft.Storage/stable/2024-01-01/",
-        "accountName", parents={"resourceGroupName": _RG}, renames={"enableHttpsTrafficOnly": "supportsHttpsTrafficOnly"}),
+        "accountName", parents={"resourceGroupName": _RG},
+        renames={"enableHttpsTrafficOnly": "supportsHttpsTrafficOnly", "enableNfsV3": "isNfsV3Enabled", "networkRuleSet": "networkAcls",
+                 "properties.encryption.encryptionIdentity": "identity", "properties.encryption.keyVaultProperties": "keyvaultproperties",
+                 "properties.encryption.identity.encryptionFederatedIdentityClientId": "federatedIdentityClientId",
+                 "properties.encryption.identity.encryptionUserAssignedIdentity": "userAssignedIdentity",
+                 "properties.encryption.keyvaultproperties.keyName": "keyname",
+                 "properties.encryption.keyvaultproperties.keyVaultUri": "keyvaulturi",
+                 "properties.encryption.keyvaultproperties.keyVersion": "keyversion",
+                 "properties.networkAcls.ipRules[].iPAddressOrRange": "value",
+                 "properties.networkAcls.virtualNetworkRules[].virtualNetworkResourceId": "id"}),
     "azure-native:storage:BlobContainer": Wire(
         "Microsoft.Storage/storageAccounts/blobServices/containers", "microsoft.storage/2024-01-01",
         "storage/resource-manager/Microsoft.Storage/stable/2024-01-01/", "containerName",
@@ -99,6 +116,20 @@ WIRES: dict[str, Wire] = {
     "azure-native:web:WebAppAuthSettingsV2": Wire(
         "Microsoft.Web/sites/config", "microsoft.web/2021-02-01", "web/resource-manager/Microsoft.Web/stable/2021-02-01/",
         None, fixed_name="authsettingsV2", parents=_SITE),
+    "azure-native:network:NetworkSecurityGroup": Wire(
+        "Microsoft.Network/networkSecurityGroups", *_NETWORK, "networkSecurityGroupName", parents=_IN_RG),
+    "azure-native:network:VirtualNetwork": Wire("Microsoft.Network/virtualNetworks", *_NETWORK, "virtualNetworkName", parents=_IN_RG),
+    "azure-native:network:Subnet": Wire(
+        "Microsoft.Network/virtualNetworks/subnets", *_NETWORK, "subnetName",
+        parents={"virtualNetworkName": "Microsoft.Network/virtualNetworks", **_IN_RG}),
+    "azure-native:network:PrivateEndpoint": Wire("Microsoft.Network/privateEndpoints", *_NETWORK, "privateEndpointName", parents=_IN_RG),
+    "azure-native:network:PrivateDnsZoneGroup": Wire(
+        "Microsoft.Network/privateEndpoints/privateDnsZoneGroups", *_NETWORK, "privateDnsZoneGroupName",
+        parents={"privateEndpointName": "Microsoft.Network/privateEndpoints", **_IN_RG}),
+    "azure-native:privatedns:PrivateZone": Wire("Microsoft.Network/privateDnsZones", *_PRIVATE_DNS, "privateZoneName", parents=_IN_RG),
+    "azure-native:privatedns:VirtualNetworkLink": Wire(
+        "Microsoft.Network/privateDnsZones/virtualNetworkLinks", *_PRIVATE_DNS, "virtualNetworkLinkName",
+        parents={"privateZoneName": "Microsoft.Network/privateDnsZones", **_IN_RG}),
 }
 
 
@@ -117,6 +148,10 @@ SUPPLEMENTS: list[dict[str, Any]] = [
      "facts": {"pattern": "^(default|[a-z0-9]+)$"},
      "source": _SPECS + "apimanagement/resource-manager/Microsoft.ApiManagement/stable/2024-05-01/apimcaches.json: "
                "useFromLocation \"should be either 'default' or valid Azure region identifier\""},
+    {"token": "azure-native:network:NetworkSecurityGroup", "path": "properties.securityRules[].properties.priority",
+     "facts": {"minValue": 100, "maxValue": 4096},
+     "source": _SPECS + "network/resource-manager/Microsoft.Network/stable/2024-05-01/networkSecurityGroup.json: "
+               "SecurityRulePropertiesFormat.priority \"The value can be between 100 and 4096.\""},
     {"token": "azure-native:web:WebApp", "path": "properties.functionAppConfig.scaleAndConcurrency.instanceMemoryMB",
      "facts": {"enum": [512, 2048, 4096]},
      "source": "learn.microsoft.com/azure/azure-functions/flex-consumption-plan#instance-memory"},
@@ -179,12 +214,21 @@ def _object_props(types: _Types, typ: dict, variant: Optional[str]) -> dict:
     return typ.get("properties") or {}
 
 
-def _walk(types: _Types, typ: dict, prefix: str, depth: int, stack: tuple, variant: Optional[str] = None) -> Iterator[tuple[str, dict]]:
-    """(path, facts) for every property under ``typ``; read-only subtrees and cycles are not entered."""
+def _walk(types: _Types, typ: dict, prefix: str, depth: int, stack: tuple, variant: Optional[str] = None,
+          owner: Optional[dict] = None) -> Iterator[tuple[str, dict]]:
+    """(path, facts) for every property under ``typ``; read-only subtrees and cycles are not entered.
+
+    Where the walk stops short (a cycle, or deeper than ``_MAX_DEPTH``) the facts of the path it stops at (``owner``)
+    say ``"unexpanded": true``, so that :func:`check` judges nothing below it rather than calling it unknown.
+    """
+    kind = typ["$type"]
+    if kind not in ("ObjectType", "DiscriminatedObjectType", "ArrayType"):
+        return
     if depth > _MAX_DEPTH or id(typ) in stack:
+        if owner is not None:
+            owner["unexpanded"] = True
         return
     stack += (id(typ),)
-    kind = typ["$type"]
     if kind in ("ObjectType", "DiscriminatedObjectType"):
         for name, prop in sorted(_object_props(types, typ, variant).items()):
             child = types.get(prop["type"])
@@ -197,16 +241,18 @@ def _walk(types: _Types, typ: dict, prefix: str, depth: int, stack: tuple, varia
             path = f"{prefix}.{name}" if prefix else name
             yield path, facts
             if not flags & _READ_ONLY:
-                yield from _walk(types, child, path, depth + 1, stack)
+                yield from _walk(types, child, path, depth + 1, stack, owner=facts)
         extra = typ.get("additionalProperties")
         if extra is not None and not typ.get("properties"):
             child = types.get(extra)
-            yield f"{prefix}{{}}", _constraint(types, child)
-            yield from _walk(types, child, f"{prefix}{{}}", depth + 1, stack)
-    elif kind == "ArrayType":
+            facts = _constraint(types, child)
+            yield f"{prefix}{{}}", facts
+            yield from _walk(types, child, f"{prefix}{{}}", depth + 1, stack, owner=facts)
+    else:
         child = types.get(typ["itemType"])
-        yield f"{prefix}[]", _constraint(types, child)
-        yield from _walk(types, child, f"{prefix}[]", depth + 1, stack)
+        facts = _constraint(types, child)
+        yield f"{prefix}[]", facts
+        yield from _walk(types, child, f"{prefix}[]", depth + 1, stack, owner=facts)
 
 
 def _name_facts(types: _Types, arm_type: str) -> dict:
@@ -318,13 +364,33 @@ def _value_problem(facts_: dict, value: Any) -> Optional[str]:
     return None
 
 
-def _top_level_path(wire: Wire, paths: dict, key: str) -> Optional[str]:
-    arm = wire.renames.get(key, key)
-    if arm in paths and (arm != "properties" or not wire.flattened):
-        return arm
-    if wire.flattened and f"properties.{arm}" in paths:
-        return f"properties.{arm}"
+def _input_path(wire: Wire, paths: dict, at: str, key: str) -> Optional[str]:
+    """The ARM path that azure-native input ``key`` of the object at ``at`` ("" for the body) is sent to.
+
+    azure-native flattens every ``x-ms-client-flatten`` object into its parent. The body's ``properties`` is flattened
+    when ``wire.flattened``; a nested object's ``properties`` (a security rule's, a delegation's, a private link
+    service connection's, ...) always is: no azure-native input type of ours has a nested ``properties`` input (see
+    tests/test_azure_contract.py::test_every_sdk_input_maps_onto_the_contract). A key the object has itself wins; an
+    input named ``properties`` at a flattened level is the ARM ``properties.properties``.
+    """
+    top = not at
+    arm = wire.renames.get(f"{at}.{key}" if at else key, key)
+    flattened = wire.flattened or not top
+    prefix = f"{at}." if at else ""
+    if prefix + arm in paths and not (flattened and arm == "properties"):
+        return prefix + arm
+    if flattened and f"{prefix}properties.{arm}" in paths:
+        return f"{prefix}properties.{arm}"
     return None
+
+
+def _flattened_here(wire: Wire, paths: dict, at: str) -> list[str]:
+    """The object paths whose children the inputs of the object at ``at`` set: itself and its flattened properties."""
+    prefix = f"{at}." if at else ""
+    inner = f"{prefix}properties"
+    if (wire.flattened or at) and paths.get(inner, {}).get("type") == "object":
+        return [at, inner]
+    return [at]
 
 
 def check(token: str, inputs: dict, known: Optional[dict] = None) -> list[Finding]:
@@ -339,7 +405,30 @@ def check(token: str, inputs: dict, known: Optional[dict] = None) -> list[Findin
     wire = WIRES[token]
     paths = type_facts["paths"]
     found: list[Finding] = []
-    seen: set[str] = set()
+    required: dict[str, list[str]] = {}
+    for path, facts_ in paths.items():
+        if facts_.get("required"):
+            required.setdefault(_parent(path), []).append(path)
+
+    def missing(at: str, present: set[str]) -> None:
+        """Report the required properties of the object at ``at`` (and of its flattened properties) left out."""
+        for holder in _flattened_here(wire, paths, at):
+            for path in required.get(holder, ()):
+                if path not in present:
+                    found.append(Finding(token, path, None, "required by Azure but not set"))
+
+    def visit_object(at: str, value: dict) -> None:
+        present: set[str] = set()
+        for key, child in value.items():
+            path = _input_path(wire, paths, at, key)
+            if path is None and paths.get(f"{at}.properties", {}).get("unexpanded"):
+                continue  # a flattened property below the depth the facts were walked to: not judged
+            if path is None:
+                found.append(Finding(token, f"{at}.{key}", child, f"not a property of {wire.arm_type}@{wire.api_version}"))
+            elif child is not None:
+                present.add(path)
+                visit(path, child)
+        missing(at, present)
 
     def visit(path: str, value: Any) -> None:
         if value is None:
@@ -348,7 +437,6 @@ def check(token: str, inputs: dict, known: Optional[dict] = None) -> list[Findin
         if facts_ is None:
             found.append(Finding(token, path, value, f"not a property of {wire.arm_type}@{wire.api_version}"))
             return
-        seen.add(path)
         if facts_.get("readOnly"):
             found.append(Finding(token, path, value, "read-only: Azure sets it, a request may not"))
             return
@@ -356,9 +444,10 @@ def check(token: str, inputs: dict, known: Optional[dict] = None) -> list[Findin
         if problem:
             found.append(Finding(token, path, value, problem))
             return
+        if facts_.get("unexpanded"):
+            return  # Azure's types go deeper than the facts were walked: nothing below is judged
         if facts_["type"] == "object":
-            for key, child in value.items():
-                visit(f"{path}.{key}", child)
+            visit_object(path, value)
         elif facts_["type"] == "map":
             for child in value.values():
                 visit(f"{path}{{}}", child)
@@ -366,8 +455,14 @@ def check(token: str, inputs: dict, known: Optional[dict] = None) -> list[Findin
             for child in value:
                 visit(f"{path}[]", child)
 
+    # "location" is filled by the provider from the resource group; a fixed name is in the URL; azure-native names
+    # a role assignment with a new GUID when the program gives none.
+    present = {"location"}
+    if wire.fixed_name is not None or token == "azure-native:authorization:RoleAssignment":
+        present.add("name")
     for key, value in inputs.items():
         if key == wire.name_param:
+            present.add("name")
             visit("name", value)
         elif key in wire.parents:
             parent = type_facts["parents"].get(key)
@@ -377,21 +472,15 @@ def check(token: str, inputs: dict, known: Optional[dict] = None) -> list[Findin
         elif key == "location":
             visit("location", value)
         else:
-            path = _top_level_path(wire, paths, key)
+            path = _input_path(wire, paths, "", key)
             if path is None:
                 found.append(Finding(token, key, value, f"not a property of {wire.arm_type}@{wire.api_version}"))
-            else:
+            elif value is not None:
+                present.add(path)
                 visit(path, value)
     if wire.flattened and "properties" in paths:
-        seen.add("properties")  # azure-native builds the body's properties object from the flattened inputs
-    # "location" is filled by the provider from the resource group; a fixed name is in the URL; azure-native names
-    # a role assignment with a new GUID when the program gives none.
-    seen.add("location")
-    if wire.fixed_name is not None or token == "azure-native:authorization:RoleAssignment":
-        seen.add("name")
-    for path, facts_ in paths.items():
-        if facts_.get("required") and path not in seen and _parent(path) in seen | {""}:
-            found.append(Finding(token, path, None, "required by Azure but not set"))
+        present.add("properties")  # azure-native builds the body's properties object from the flattened inputs
+    missing("", present)
     return found
 
 
