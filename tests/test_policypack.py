@@ -82,9 +82,10 @@ def test_rule_passes_compliant_and_reports_non_compliant(rule, typ, good, bad):
 
 def test_every_rule_has_a_case_and_the_pack_is_mandatory():
     assert {r.name for r in rules.RULES} == {c[0] for c in CASES}
-    assert {r.name for r in rules.STACK_RULES} == {"credential-named-values-from-key-vault", "backend-apps-reachable-only-from-the-gateway"}
+    assert {r.name for r in rules.STACK_RULES} == {"credential-named-values-from-key-vault", "backend-apps-reachable-only-from-the-gateway",
+                                                   "private-backend-apps-have-an-endpoint"}
     assert rules.ALL_RULES == [*rules.RULES, *rules.STACK_RULES]
-    advisory = {"backend-apps-reachable-only-from-the-gateway"}
+    advisory = {"backend-apps-reachable-only-from-the-gateway", "private-backend-apps-have-an-endpoint"}
     assert all(r.enforcement_level.value == ("advisory" if r.name in advisory else "mandatory") for r in rules.ALL_RULES)
     assert all(r.description for r in rules.ALL_RULES)
 
