@@ -291,7 +291,7 @@ def test_prod_is_private_where_its_tier_allows_and_dev_stays_identity_only():
     assert "virtualNetworkConfiguration" not in dev.one(APIM).plain_inputs
     assert not dev.of_type(PE) and not dev.of_type(SUBNET)
     for app in dev.of_type(APP):
-        assert "publicNetworkAccess" not in app.plain_inputs and "ipSecurityRestrictions" not in app.plain_inputs["siteConfig"]
+        assert app.plain_inputs["publicNetworkAccess"] == "Enabled" and "ipSecurityRestrictions" not in app.plain_inputs["siteConfig"]
     assert {b["network"] for b in dev.outputs["function_backends"].values()} == {"identity-only"}
     assert {b["network"] for b in prod.outputs["function_backends"].values()} == {"private"}
 
@@ -332,3 +332,10 @@ def test_destroy_takes_the_network_apart_in_an_order_azure_accepts():
     assert urn["orders-sites-endpoint"] in deps["orders-sites-endpoint-dns"] and urn["edge-sites-zone"] in deps["orders-sites-endpoint-dns"]
     assert {urn["edge-sites-zone"], urn["edge-vnet"]} <= deps["edge-sites-zone-link"]
     assert urn["orders-function"] in deps["orders-sites-endpoint"]
+
+
+@pytest.mark.parametrize("mode", ["identity-only", "gateway-ip", "private"])
+def test_public_access_is_always_written_so_a_mode_change_sets_it(mode):
+    plan = run(program("Premium", VNET, network=mode))
+    assert plan.one(APP).plain_inputs["publicNetworkAccess"] == ("Disabled" if mode == "private" else "Enabled")
+    assert len(plan.of_type(PE)) == (1 if mode == "private" else 0)

@@ -397,7 +397,9 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
                 **(DENY_ALL if v["network"] == NetworkMode.PRIVATE.value else {}),
             },
             # private: no public access to the site or its SCM site; the gateway comes through the private endpoint.
-            **({"public_network_access": "Disabled"} if v["network"] == NetworkMode.PRIVATE.value else {}),
+            # Always written: left unset, Azure decides from whether a private endpoint exists, and a mode change
+            # back from private would keep whatever the app had.
+            public_network_access="Disabled" if v["network"] == NetworkMode.PRIVATE.value else "Enabled",
             function_app_config={
                 "deployment": {
                     "storage": {
