@@ -339,3 +339,29 @@ def test_public_access_is_always_written_so_a_mode_change_sets_it(mode):
     plan = run(program("Premium", VNET, network=mode))
     assert plan.one(APP).plain_inputs["publicNetworkAccess"] == ("Disabled" if mode == "private" else "Enabled")
     assert len(plan.of_type(PE)) == (1 if mode == "private" else 0)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(address=st.one_of(st.integers(min_value=0, max_value=2**32 - 1), st.integers(min_value=0x0A000000, max_value=0x0AFFFFFF),
+                         st.integers(min_value=0xAC100000, max_value=0xAC1FFFFF), st.integers(min_value=0x64400000, max_value=0x647FFFFF)),
+       prefix=st.integers(min_value=0, max_value=32),
+       sku=st.sampled_from(sorted(VIRTUAL_NETWORK)))
+def test_any_address_range_is_refused_clearly_or_carved_into_subnets_azure_takes(address, prefix, sku):
+    import ipaddress
+
+    from apim_lastmile.network import PRIVATE_RANGES, check_virtual_network
+
+    network = ipaddress.ip_network((address, prefix), strict=False)
+    try:
+        v = check_virtual_network({"address_prefix": str(network)}, sku)
+    except LastMileError as err:
+        assert err.key == "virtual_network.address_prefix"
+        assert not any(network.subnet_of(r) for r in PRIVATE_RANGES) or network.prefixlen > 26
+        return
+    space, gateway, endpoints = (ipaddress.ip_network(v[k]) for k in ("address_prefix", "gateway_subnet", "endpoint_subnet"))
+    assert any(space.subnet_of(r) for r in PRIVATE_RANGES)
+    assert gateway.subnet_of(space) and endpoints.subnet_of(space) and not gateway.overlaps(endpoints)
+    assert gateway.prefixlen <= 27 and endpoints.prefixlen <= 28
