@@ -365,3 +365,13 @@ def test_any_address_range_is_refused_clearly_or_carved_into_subnets_azure_takes
     assert any(space.subnet_of(r) for r in PRIVATE_RANGES)
     assert gateway.subnet_of(space) and endpoints.subnet_of(space) and not gateway.overlaps(endpoints)
     assert gateway.prefixlen <= 27 and endpoints.prefixlen <= 28
+
+
+def test_the_gateway_gets_storage_zones_only_when_a_data_lake_reader_may_be_private():
+    net = {"gateway": {**BASE["gateway"], "virtualNetwork": {"addressPrefix": "10.40.0.0/24"}}}
+    lake = {"name": "l", "apiPath": "l", "container": "raw"}
+    zones = lambda values: config.parse({**BASE, **values}).gateway_args().get("virtual_network", {}).get("private_dns_zones")  # noqa: E731
+    assert zones(net) == ["sites"]
+    assert zones({**net, "dataLakeReaders": [lake]}) == ["sites", "blob", "dfs"]
+    assert zones({**net, "dataLakeReaders": [{**lake, "network": "identity-only"}]}) == ["sites"]
+    assert zones({"dataLakeReaders": [lake]}) is None
