@@ -204,3 +204,25 @@ def test_python_dash_m_entry_point(bad_project):
     assert ok.returncode == 0 and "Stack dev:" in ok.stdout
     bad = subprocess.run([sys.executable, "-m", "apim_lastmile", "plan", "bad", "--project-dir", str(bad_project)], capture_output=True, text=True)
     assert bad.returncode == 1 and "gateway.sku" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("values, key, hint", [
+    ({"gateway": {"userAssignedIdentiy": True}}, "gateway.userAssignedIdentiy", "did you mean 'userAssignedIdentity'"),
+    ({"gateway": {"virtualNetwork": {"adressPrefix": "10.0.0.0/24"}}}, "gateway.virtualNetwork.adressPrefix", "did you mean 'addressPrefix'"),
+    ({"functionBackends": [{"name": "o", "apiPath": "o", "operations": [{"method": "GET", "urlTemplat": "/x"}]}]},
+     "functionBackends[0].operations[0].urlTemplat", "did you mean 'urlTemplate'"),
+    # A gateway key in a backend: no near miss there, so the keys that belong there are listed.
+    ({"functionBackends": [{"name": "o", "apiPath": "o", "userAssignedIdentity": True}]},
+     "functionBackends[0].userAssignedIdentity", "(keys here: apiPath, appClientId,"),
+])
+def test_an_unknown_key_is_reported_first_with_suggestions_from_its_own_object(values, key, hint):
+    from apim_lastmile.errors import ConfigError
+
+    base = {"resourceGroup": {"name": "rg"}, "gateway": {"publisherEmail": "a@b.co", "publisherName": "n"}}
+    merged = {**base, **values}
+    if "gateway" in values:
+        merged["gateway"] = {**base["gateway"], **values["gateway"]}
+    with pytest.raises(ConfigError) as err:
+        config.parse(merged)
+    assert str(err.value).startswith(f"apim-lastmile:{key}: got") and hint in str(err.value), str(err.value)
+    assert "required" not in str(err.value)

@@ -444,10 +444,30 @@ def _check_unique(env: EnvironmentConfig, project: str) -> None:
                           "name a secret config key of its own, e.g. redisConnection")
 
 
-def _known_keys() -> set[str]:
-    models = [ResourceGroupConfig, ExternalCacheConfig, VirtualNetworkConfig, GatewayConfig, OperationConfig, FunctionBackendConfig,
-              SecretBackendConfig, RoleAssignmentConfig, EntraBackendConfig, DataLakeReaderConfig, EnvironmentConfig]
-    return {to_camel(name) for model in models for name in model.model_fields}
+def _keys_at(loc: tuple) -> set[str]:
+    """The config keys of the object at ``loc`` (a pydantic error location): a near miss is suggested from those, not
+    from every object's keys."""
+    import typing
+
+    model: Any = EnvironmentConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else {}
+        field = next((f for name, f in fields.items() if part in (name, f.alias)), None)
+        if field is None:
+            return set()
+        candidates = [field.annotation]
+        model = None
+        while candidates:
+            kind = candidates.pop()
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                model = kind
+                break
+            candidates.extend(typing.get_args(kind))
+        if model is None:
+            return set()
+    return {to_camel(name) for name in model.model_fields}
 
 
 def _key_path(project: str, loc: tuple) -> str:
@@ -468,11 +488,12 @@ def _expected(error: dict) -> str:
     if error.get("type") == "missing":
         return "this key is required"
     if error.get("type") == "extra_forbidden":
-        return "unknown key" + did_you_mean(error["loc"][-1], _KNOWN_KEYS) + "; check the spelling against the README's config reference"
+        here = _keys_at(error["loc"][:-1])
+        hint = did_you_mean(error["loc"][-1], here) or (f" (keys here: {', '.join(sorted(here))})" if here else "")
+        return "unknown key" + hint + "; check the spelling against the README's config reference"
     return str(error.get("msg", "")).removeprefix("Value error, ")
 
 
-_KNOWN_KEYS = _known_keys()
 
 
 def parse(values: dict[str, Any], project: str = "apim-lastmile") -> EnvironmentConfig:
@@ -486,7 +507,9 @@ def parse(values: dict[str, Any], project: str = "apim-lastmile") -> Environment
     try:
         env = EnvironmentConfig.model_validate(values)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()
+        # A misspelt key first: it is why a required one is missing beside it.
+        first = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
         original = (first.get("ctx") or {}).get("error")
         value = original.value if isinstance(original, LastMileError) else first.get("input")
         loc = tuple(first.get("loc") or ("config",))
