@@ -375,3 +375,9 @@ def test_the_gateway_gets_storage_zones_only_when_a_data_lake_reader_may_be_priv
     assert zones({**net, "dataLakeReaders": [lake]}) == ["sites", "blob", "dfs"]
     assert zones({**net, "dataLakeReaders": [{**lake, "network": "identity-only"}]}) == ["sites"]
     assert zones({"dataLakeReaders": [lake]}) is None
+
+
+def test_the_network_declares_no_inline_subnets_so_its_updates_keep_the_standalone_ones():
+    plan = run(program("StandardV2", VNET))
+    assert "subnets" not in plan.one("azure-native:network:VirtualNetwork").plain_inputs
+    assert len(plan.of_type(SUBNET)) == 2

@@ -280,6 +280,9 @@ def virtual_network(name: str, parent: pulumi.Resource, rg: pulumi.Input[str], l
     nsg = network.NetworkSecurityGroup(
         f"{name}-nsg", network_security_group_name=f"nsg-apim-{name}", resource_group_name=rg, location=location,
         security_rules=security_rules(v["model"]), opts=child)
+    # No inline subnets: they are resources of their own below. Since network API 2023-11-01 a PUT of the network
+    # without `subnets` keeps the existing ones (Azure networking blog, "Azure Virtual Network now supports updates
+    # without subnet property", 2024; pulumi/pulumi-azure-native#611), so an update of the network never deletes them.
     vnet = network.VirtualNetwork(
         f"{name}-vnet", virtual_network_name=f"vnet-apim-{name}", resource_group_name=rg, location=location,
         address_space={"address_prefixes": [v["address_prefix"]]}, opts=opts)
