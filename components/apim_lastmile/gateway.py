@@ -9,9 +9,8 @@ import pulumi
 from pulumi_azure_native import apimanagement, managedidentity
 
 from . import naming
-from .azure_rules import check_capacity, check_location
+from .azure_rules import VIRTUAL_NETWORK, check_capacity, check_location
 from .errors import LastMileError
-from .azure_rules import VIRTUAL_NETWORK
 from .network import PRIVATE_DNS_ZONES, PrivateLinkRef, VirtualNetworkArgs, check_virtual_network, virtual_network
 
 try:  # Python 3.11+
