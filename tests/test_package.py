@@ -197,3 +197,22 @@ def test_a_stack_reference_without_the_tier_cannot_take_send_request():
         run(lambda: KeyVaultSecretBackend("team", {"gateway": gateway_ref_from_stack(pulumi.StackReference("platform/lastmile/prod")),
                                                    "resource_group_name": "rg", "api_path": "team", "backend_url": "https://team.contoso.com",
                                                    "username": "svc", "delivery": "send-request"}))
+
+
+PRIVATE_LINK = {"subnet_id": "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg/providers/Microsoft.Network/"
+                             "virtualNetworks/v/subnets/private-endpoints",
+                "location": "westeurope",
+                "dns_zone_ids": {"sites": "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg/providers/"
+                                          "Microsoft.Network/privateDnsZones/privatelink.azurewebsites.net"}}
+
+
+@pytest.mark.parametrize("component, args", [
+    ("Gateway", {**ARGS["Gateway"], "sku": "StandardV2", "virtual_network": {"address_prefix": "10.40.0.0/24", "private_dns_zones": ["dfs"]}}),
+    ("SecuredFunctionBackend", {**ARGS["SecuredFunctionBackend"], "gateway": {**REF, "private_link": PRIVATE_LINK}, "network": "private"}),
+])
+def test_the_network_last_mile_through_the_provider_registers_what_the_python_class_does(component, args):
+    cls = next(c for c in package.COMPONENTS if c.__name__ == component)
+    direct = run(lambda: cls("edge", args))
+    through = run(lambda: package.provider().construct("edge", f"apim-lastmile:index:{component}", camel(args)))
+    assert _registrations(through) == _registrations(direct)
+    assert any(t in {"azure-native:network:PrivateEndpoint", "azure-native:network:Subnet"} for t, _, _ in _registrations(direct))
