@@ -216,3 +216,41 @@ def test_the_network_last_mile_through_the_provider_registers_what_the_python_cl
     through = run(lambda: package.provider().construct("edge", f"apim-lastmile:index:{component}", camel(args)))
     assert _registrations(through) == _registrations(direct)
     assert any(t in {"azure-native:network:PrivateEndpoint", "azure-native:network:Subnet"} for t, _, _ in _registrations(direct))
+
+
+def test_the_plugin_serves_our_provider_so_refusals_reach_the_engine_as_input_property_errors(monkeypatch):
+    """The entry point must serve package.provider() (whose refusals name the property), not the plain provider
+    component_provider_host would build."""
+    from pulumi.provider import experimental
+
+    served = []
+    monkeypatch.setattr("pulumi.provider.main", lambda provider, args: served.append((provider, args)))
+    monkeypatch.setattr(experimental.host, "is_hosting", False)
+    monkeypatch.setattr("sys.argv", ["provider/__main__.py", str(REPO / "provider"), "127.0.0.1:1"])
+    package.main()
+    [(provider, args)] = served
+    assert args == [str(REPO / "provider"), "127.0.0.1:1"]
+    with pytest.raises(InputPropertyError) as err:
+        run(lambda: provider.construct("edge", "apim-lastmile:index:Gateway", camel({**ARGS["Gateway"], "sku": "Basic", "capacity": 3})))
+    assert err.value.property_path == "capacity"
+    package.main()  # the analyzer importing the plugin again starts no second server
+    assert len(served) == 1
+
+
+def test_the_plugin_process_answers_the_engine_with_the_committed_schema():
+    import subprocess
+    import sys
+
+    import grpc
+    from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+
+    process = subprocess.Popen([sys.executable, str(REPO / "provider" / "__main__.py"), str(REPO / "provider"), "127.0.0.1:1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        port = int(process.stdout.readline().decode().strip())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            answer = provider_pb2_grpc.ResourceProviderStub(channel).GetSchema(provider_pb2.GetSchemaRequest(version=0), timeout=60)
+        assert json.loads(answer.schema) == SCHEMA
+    finally:
+        process.kill()
+        process.communicate()

@@ -53,7 +53,21 @@ def schema() -> dict:
     return json.loads(provider().schema)
 
 
-def main() -> None:  # pragma: no cover - the plugin's entry point, run by the Pulumi engine
-    from pulumi.provider.experimental import component_provider_host
+def serve(args: list[str]) -> None:
+    """Serve :func:`provider` to the engine at the address in ``args`` (what ``component_provider_host`` does, with our
+    provider: it would build a plain ComponentProvider, whose refusals reach the engine as stack traces)."""
+    from pulumi.provider import main as serve_provider
 
-    component_provider_host(COMPONENTS, name=NAME, version=version())
+    serve_provider(provider(), args)
+
+
+def main() -> None:  # pragma: no cover - the plugin's entry point, run by the Pulumi engine
+    import sys
+
+    from pulumi.provider.experimental import host
+
+    if host.is_hosting:  # the analyzer imports the plugin's modules: never start a second server
+        return
+    host.is_hosting = True
+    # The language runtime passes the plugin's folder, then the engine address and flags.
+    serve(sys.argv[1:])
