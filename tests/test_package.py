@@ -254,3 +254,24 @@ def test_the_plugin_process_answers_the_engine_with_the_committed_schema():
     finally:
         process.kill()
         process.communicate()
+
+
+def test_schema_descriptions_are_unwrapped_prose_for_every_sdk():
+    found = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            for key, child in value.items():
+                if key == "description" and isinstance(child, str):
+                    found.append(child)
+                else:
+                    walk(child)
+        elif isinstance(value, list):
+            for child in value:
+                walk(child)
+
+    walk(package.schema())
+    assert len(found) > 50
+    assert not [d for d in found if re.search(r"\n(?!\n)|  ", d) or d != d.strip()]
+    gateway = package.schema()["resources"]["apim-lastmile:index:Gateway"]["inputProperties"]
+    assert "injection in external mode; StandardV2: outbound integration" in gateway["virtualNetwork"]["description"]

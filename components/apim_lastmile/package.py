@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import re
 from importlib import metadata
 
 from .entra_backend import EntraBackend
@@ -36,6 +37,11 @@ def provider():
     from .naming import camel_path
 
     class LastMileProvider(ComponentProvider):
+        def __init__(self, *args) -> None:
+            super().__init__(*args)
+            # Docstrings wrap at 120 columns with indentation; every SDK would keep those breaks in its docs.
+            self.schema = json.dumps(_unwrapped(json.loads(self.schema)))
+
         def construct(self, name, resource_type, inputs, options=None):
             try:
                 return super().construct(name, resource_type, inputs, options)
@@ -46,6 +52,20 @@ def provider():
                 raise
 
     return LastMileProvider(COMPONENTS, NAME, None, version())
+
+
+def _unwrapped(value):
+    """Every ``description`` in a schema with its docstring's line wraps joined (paragraph breaks kept)."""
+    if isinstance(value, dict):
+        return {k: (_join_lines(v) if k == "description" and isinstance(v, str) else _unwrapped(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrapped(v) for v in value]
+    return value
+
+
+def _join_lines(text: str) -> str:
+    paragraphs = [" ".join(line.strip() for line in block.splitlines()) for block in re.split(r"\n\s*\n", text)]
+    return "\n\n".join(p for p in paragraphs if p)
 
 
 def schema() -> dict:
