@@ -23,7 +23,6 @@ from enum import Enum
 from typing import Any, Mapping, Optional, Sequence, TypedDict
 
 import pulumi
-from pulumi_azure_native import network, privatedns
 
 from . import naming
 from .azure_rules import DEDICATED_OUTBOUND_IPS, VIRTUAL_NETWORK
@@ -276,6 +275,9 @@ def virtual_network(name: str, parent: pulumi.Resource, rg: pulumi.Input[str], l
     """The gateway's network: a virtual network, the gateway's subnet (delegated to Microsoft.Web/serverFarms for
     outbound integration, none for injection) with its NSG, a subnet for private endpoints, and the private DNS zones
     linked to the network. Returns the gateway subnet's id and the :class:`PrivateLinkRef` for the backends."""
+    # Imported here: the SDK's network module is large, and most gateways have no network.
+    from pulumi_azure_native import network, privatedns
+
     child = pulumi.ResourceOptions(parent=parent)
     nsg = network.NetworkSecurityGroup(
         f"{name}-nsg", network_security_group_name=f"nsg-apim-{name}", resource_group_name=rg, location=location,
@@ -314,10 +316,12 @@ def virtual_network(name: str, parent: pulumi.Resource, rg: pulumi.Input[str], l
 # --- private: a backend's endpoint --------------------------------------------------------------------------
 
 def private_endpoint(name: str, parent: Optional[pulumi.Resource], rg: pulumi.Input[str], target_id: pulumi.Input[str], group: str,
-                     private_link: Mapping) -> network.PrivateDnsZoneGroup:
+                     private_link: Mapping) -> pulumi.CustomResource:
     """A private endpoint for ``target_id``'s ``group`` (sites, blob, dfs) in the gateway's endpoint subnet, with its
     name registered in the gateway network's private DNS zone. Returns the zone group: once it exists, the gateway
     resolves the backend's host to the endpoint."""
+    from pulumi_azure_native import network
+
     child = pulumi.ResourceOptions(parent=parent)
     zone_ids = pulumi.Output.from_input(private_link["dns_zone_ids"])
 
