@@ -226,3 +226,17 @@ def test_an_unknown_key_is_reported_first_with_suggestions_from_its_own_object(v
         config.parse(merged)
     assert str(err.value).startswith(f"apim-lastmile:{key}: got") and hint in str(err.value), str(err.value)
     assert "required" not in str(err.value)
+
+
+def test_the_readmes_stack_config_reference_is_a_config_the_program_accepts():
+    """Every key the README's reference shows, with its placeholders filled in, passes the same validation as a stack."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("### Stack config", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    for placeholder, value in {"<guid>": "00000000-0000-4000-8000-000000000001", "<rg>": "rg", "<name>": "redis1",
+                               "<vault>": "kv-legacy"}.items():
+        block = block.replace(placeholder, value)
+    assert not [line for line in block.splitlines() if "<" in line.split("#", 1)[0]]  # comments may say <random>
+    values = {key.split(":", 1)[1]: value for key, value in yaml.safe_load(block)["config"].items() if key.startswith("apim-lastmile:")}
+    env = config.parse(values)
+    assert env.gateway.virtual_network is not None and env.function_backends[0].network == "gateway-ip"
+    assert {"functionBackends", "secretBackends", "entraBackends", "dataLakeReaders"} <= set(values)

@@ -71,7 +71,7 @@ def test_the_tier_table_covers_every_sku_and_is_what_the_rules_say():
         assert ("gateway-ip" in modes) == (sku in DEDICATED_OUTBOUND_IPS) and ("private" in modes) == (sku in VIRTUAL_NETWORK)
 
 
-@pytest.mark.parametrize("sku", [s for s in TABLE if s != "Isolated"])
+@pytest.mark.parametrize("sku", list(TABLE))
 def test_each_tier_defaults_to_its_strongest_mode(sku):
     with_network = VNET if "private" in TABLE[sku] else None
     plan = run(program(sku, with_network))

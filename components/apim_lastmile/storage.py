@@ -7,7 +7,7 @@ from pulumi_azure_native import storage
 #: The network modes a storage account behind the gateway cannot have, and why.
 STORAGE_REFUSED = {
     "gateway-ip": "a storage account's IP rules do not apply to requests from its own Azure region "
-                  "(learn.microsoft.com/azure/storage/common/storage-network-security), so allowing only the gateway's addresses "
+                  "(learn.microsoft.com/azure/storage/common/storage-network-security-limitations), so allowing only the gateway's addresses "
                   "would refuse a same-region gateway and admit nothing more elsewhere: use private or identity-only",
 }
 
