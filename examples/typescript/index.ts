@@ -12,6 +12,8 @@ const gateway = new apimLastmile.Gateway("edge", {
     publisherName: "Contoso Platform Team",
     sku: apimLastmile.Sku.StandardV2,
     userAssignedIdentity: true,
+    // Backend traffic into a network of its own, so the function below can be private (no public access at all).
+    virtualNetwork: { addressPrefix: "10.40.0.0/24" },
 });
 
 // A backend takes the gateway's outputs as its GatewayRef.
@@ -23,6 +25,7 @@ const ref = {
     identityType: apimLastmile.IdentityType.UserAssigned,
     gatewayUrl: gateway.gatewayUrl,
     sku: apimLastmile.Sku.StandardV2,
+    privateLink: gateway.privateLink,
 };
 
 const orders = new apimLastmile.SecuredFunctionBackend("orders", {
@@ -30,6 +33,7 @@ const orders = new apimLastmile.SecuredFunctionBackend("orders", {
     resourceGroupName: rg.name,
     apiPath: "orders",
     runtime: { name: apimLastmile.RuntimeName.Node, version: "22" },
+    network: apimLastmile.NetworkMode.Private,
 });
 
 const legacy = new apimLastmile.KeyVaultSecretBackend("legacy", {
