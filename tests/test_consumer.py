@@ -15,7 +15,16 @@ class ConsumerMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args):
         self.created.append((args.typ, args.name, args.inputs))
-        return f"{args.name}-id", dict(args.inputs)
+        outputs = dict(args.inputs)
+        # The few outputs a created Function App's wiring reads (Azure fills them in).
+        if args.typ == "random:index/randomString:RandomString":
+            outputs["result"] = "a1b2c3"
+        elif args.typ == "azure-native:storage:StorageAccount":
+            outputs["primaryEndpoints"] = {"blob": f"https://{args.inputs['accountName']}.blob.core.windows.net/"}
+        elif args.typ == "azure-native:web:WebApp":
+            outputs.update(defaultHostName=f"{args.inputs['name']}.azurewebsites.net",
+                           identity={"type": "SystemAssigned", "principalId": "7d6c5b4a-0000-4000-8000-000000000003"})
+        return f"{args.name}-id", outputs
 
     def call(self, args):
         # Adopting an app registration reads it from Entra ID: its token version, and that it has a service principal.
@@ -128,3 +137,34 @@ def test_gateway_args_is_a_typed_dict():
     assert Gateway.__init__.__annotations__["args"] in ("GatewayArgs", GatewayArgs)
     assert set(GatewayArgs.__required_keys__) == {"resource_group_name", "publisher_email", "publisher_name"}
     assert isinstance(args, dict)
+
+
+@pulumi.runtime.test
+def test_a_private_function_on_another_stacks_network_with_only_the_public_names():
+    from apim_lastmile import NetworkMode, PrivateLinkRef
+
+    link: PrivateLinkRef = {
+        "subnet_id": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-platform/providers/Microsoft.Network/"
+                     "virtualNetworks/vnet-apim-edge/subnets/private-endpoints",
+        "location": "westeurope",
+        "dns_zone_ids": {"sites": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-platform/providers/"
+                                  "Microsoft.Network/privateDnsZones/privatelink.azurewebsites.net"},
+    }
+    ref: GatewayRef = {"service_name": "apim-shared-platform", "resource_group_name": "rg-platform",
+                       "principal_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "sku": "Premium", "private_link": link}
+    backend = SecuredFunctionBackend("payments", {"gateway": ref, "resource_group_name": "rg-team", "api_path": "team/payments",
+                                                  "app_client_id": "0b1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5c", "network": NetworkMode.PRIVATE})
+
+    def check(mode):
+        assert mode == "private"
+
+    return backend.network.apply(check)
+
+
+def test_that_private_function_has_its_endpoint_in_the_other_stacks_subnet():
+    # Runs after the test above, whose decorator waited for every registration to finish.
+    apps = [i for t, n, i in MOCKS.created if t == "azure-native:web:WebApp" and n.startswith("payments")]
+    endpoints = [i for t, n, i in MOCKS.created if t == "azure-native:network:PrivateEndpoint" and n.startswith("payments")]
+    assert [a["publicNetworkAccess"] for a in apps] == ["Disabled"]
+    assert [e["subnet"]["id"].rsplit("/", 1)[1] for e in endpoints] == ["private-endpoints"]
+    assert endpoints[0]["privateLinkServiceConnections"][0]["groupIds"] == ["sites"]

@@ -9,6 +9,7 @@ from .errors import ConfigError, LastMileError, PolicyError
 from .function_backend import SecuredFunctionBackend, SecuredFunctionBackendArgs
 from .gateway import ExternalCacheArgs, Gateway, GatewayArgs, GatewayRef, exported_ref, gateway_ref_from_stack
 from .keyvault_backend import KeyVaultSecretBackend, KeyVaultSecretBackendArgs
+from .network import NetworkMode, PrivateLinkRef, VirtualNetworkArgs
 
 __all__ = [
     "ConfigError",
@@ -21,10 +22,13 @@ __all__ = [
     "KeyVaultSecretBackend",
     "KeyVaultSecretBackendArgs",
     "LastMileError",
+    "NetworkMode",
     "PolicyError",
+    "PrivateLinkRef",
     "RoleAssignmentSpec",
     "SecuredFunctionBackend",
     "SecuredFunctionBackendArgs",
+    "VirtualNetworkArgs",
     "audiences",
     "exported_ref",
     "gateway_ref_from_stack",
