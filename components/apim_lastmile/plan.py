@@ -28,48 +28,33 @@ TENANT_ID = "00000000-0000-4000-8000-00000000000a"
 SECRET_MASK = "[secret]"
 _NS = uuid.UUID("0d6f6c36-3f0e-4a55-8a3e-5a5d1a6b2c11")
 
-# Type token -> ARM provider path, for realistic ids of the resources we declare.
-_ARM_TYPES = {
-    "azure-native:resources:ResourceGroup": None,
-    "azure-native:apimanagement:ApiManagementService": "Microsoft.ApiManagement/service",
-    "azure-native:managedidentity:UserAssignedIdentity": "Microsoft.ManagedIdentity/userAssignedIdentities",
-    "azure-native:storage:StorageAccount": "Microsoft.Storage/storageAccounts",
-    "azure-native:web:AppServicePlan": "Microsoft.Web/serverfarms",
-    "azure-native:web:WebApp": "Microsoft.Web/sites",
-    "azure-native:keyvault:Vault": "Microsoft.KeyVault/vaults",
-    "azure-native:network:NetworkSecurityGroup": "Microsoft.Network/networkSecurityGroups",
-    "azure-native:network:VirtualNetwork": "Microsoft.Network/virtualNetworks",
-    "azure-native:network:PrivateEndpoint": "Microsoft.Network/privateEndpoints",
-    "azure-native:privatedns:PrivateZone": "Microsoft.Network/privateDnsZones",
-}
-# Input that carries the Azure name, per type (others fall back to "name" or the logical name).
-_NAME_INPUTS = {
-    "azure-native:resources:ResourceGroup": "resourceGroupName",
-    "azure-native:apimanagement:ApiManagementService": "serviceName",
-    "azure-native:managedidentity:UserAssignedIdentity": "resourceName",
-    "azure-native:storage:StorageAccount": "accountName",
-    "azure-native:storage:BlobContainer": "containerName",
-    "azure-native:keyvault:Vault": "vaultName",
-    "azure-native:keyvault:Secret": "secretName",
-    "azure-native:apimanagement:Api": "apiId",
-    "azure-native:apimanagement:ApiOperation": "operationId",
-    "azure-native:apimanagement:Backend": "backendId",
-    "azure-native:apimanagement:NamedValue": "namedValueId",
-    "azure-native:apimanagement:ApiPolicy": "policyId",
-    "azure-native:network:NetworkSecurityGroup": "networkSecurityGroupName",
-    "azure-native:network:VirtualNetwork": "virtualNetworkName",
-    "azure-native:network:Subnet": "subnetName",
-    "azure-native:network:PrivateEndpoint": "privateEndpointName",
-    "azure-native:network:PrivateDnsZoneGroup": "privateDnsZoneGroupName",
-    "azure-native:privatedns:PrivateZone": "privateZoneName",
-    "azure-native:privatedns:VirtualNetworkLink": "virtualNetworkLinkName",
-}
-#: Child resources: (type, parent input, parent's ARM type, child segment).
-_CHILD_TYPES = {
-    "azure-native:network:Subnet": ("virtualNetworkName", "Microsoft.Network/virtualNetworks", "subnets"),
-    "azure-native:network:PrivateDnsZoneGroup": ("privateEndpointName", "Microsoft.Network/privateEndpoints", "privateDnsZoneGroups"),
-    "azure-native:privatedns:VirtualNetworkLink": ("privateZoneName", "Microsoft.Network/privateDnsZones", "virtualNetworkLinks"),
-}
+def _azure_name(typ: str, inputs: dict, logical: str) -> str:
+    """The Azure name of a resource: its name parameter as Azure's contract (``contract.WIRES``) names it, else
+    ``name``, else the logical name."""
+    from .contract import WIRES
+
+    wire = WIRES.get(typ)
+    param = wire.name_param if wire is not None else "name"
+    return (wire.fixed_name if wire is not None and wire.fixed_name else None) or inputs.get(param or "name") or logical
+
+
+def _resource_id(typ: str, inputs: dict, azure_name: str) -> Optional[str]:
+    """The ARM id Azure would give a resource of a type in ``contract.WIRES``, built from its type path and the
+    inputs that name its parents (a level no input names, such as blobServices, is ``default``); None otherwise."""
+    from .contract import WIRES
+
+    wire = WIRES.get(typ)
+    if wire is None:
+        return None
+    group = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups"
+    namespace, *types = wire.arm_type.split("/")
+    if wire.arm_type == "Microsoft.Resources/resourceGroups":
+        return f"{group}/{azure_name}"
+    by_type = {arm: param for param, arm in wire.parents.items() if arm}
+    names = [inputs.get(by_type.get("/".join([namespace, *types[:i + 1]]), ""), "default") for i in range(len(types) - 1)]
+    path = "/".join(f"{kind}/{name}" for kind, name in zip(types, [*names, azure_name]))
+    scope = inputs.get("scope") if "scope" in wire.parents else f"{group}/{inputs.get('resourceGroupName', 'rg')}"
+    return f"{scope}/providers/{namespace}/{path}"
 
 
 def fake_guid(*parts: str) -> str:
@@ -115,20 +100,9 @@ class LastMileMocks(pulumi_mocks.Mocks):
         inputs = _plain(args.inputs)
         typ = args.typ
         outputs = dict(inputs)
-        azure_name = inputs.get(_NAME_INPUTS.get(typ, "name")) or args.name
+        azure_name = _azure_name(typ, inputs, args.name)
         outputs.setdefault("name", azure_name)
-        rg = inputs.get("resourceGroupName", "rg")
-        arm = _ARM_TYPES.get(typ, "")
-        if typ == "azure-native:resources:ResourceGroup":
-            rid = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{azure_name}"
-        elif arm:
-            rid = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{rg}/providers/{arm}/{azure_name}"
-        elif typ in _CHILD_TYPES:
-            parent_input, parent_arm, segment = _CHILD_TYPES[typ]
-            rid = (f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{rg}/providers/{parent_arm}/{inputs.get(parent_input, 'parent')}/"
-                   f"{segment}/{azure_name}")
-        else:
-            rid = f"{args.name}-id"
+        rid = _resource_id(typ, inputs, azure_name) or f"{args.name}-id"
         guid = lambda what: fake_guid(typ, args.name, what)  # noqa: E731
 
         if typ == "pulumi:pulumi:StackReference":
@@ -151,10 +125,6 @@ class LastMileMocks(pulumi_mocks.Mocks):
                 "blob": f"https://{azure_name}.blob.core.windows.net/",
                 "dfs": f"https://{azure_name}.dfs.core.windows.net/",
             }
-        elif typ == "azure-native:storage:BlobContainer":
-            account = inputs.get("accountName", "account")
-            rid = (f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/"
-                   f"{account}/blobServices/default/containers/{azure_name}")
         elif typ == "azure-native:web:WebApp":
             identity = dict(inputs.get("identity") or {})
             identity.update(principalId=guid("principal"), tenantId=TENANT_ID)
@@ -165,7 +135,6 @@ class LastMileMocks(pulumi_mocks.Mocks):
             outputs["properties"] = props
         elif typ == "azure-native:keyvault:Secret":
             vault = inputs.get("vaultName", "vault")
-            rid = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{vault}/secrets/{azure_name}"
             props = {k: v for k, v in (inputs.get("properties") or {}).items() if k != "value"}
             props["secretUri"] = f"https://{vault}.vault.azure.net/secrets/{azure_name}"
             # A new value is a new version, as in Key Vault.
