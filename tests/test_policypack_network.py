@@ -301,3 +301,12 @@ def test_once_deployed_an_app_is_found_behind_its_backend_by_its_host_names(plan
         assert findings(res) == {OPEN: ["orders-function"]}, url
     backend["url"] = "https://invoices.contoso.com/api"
     assert findings(res) == {}
+
+
+def test_the_packs_tier_lists_are_the_librarys():
+    """The pack does not import the library, so it keeps copies of the tier tables; they must not drift (the pack also
+    knows Premium v2, which the library's API version cannot create but a stack may declare)."""
+    from apim_lastmile.azure_rules import DEDICATED_OUTBOUND_IPS, VIRTUAL_NETWORK
+
+    assert rules._DEDICATED_IP_TIERS == {t.lower() for t in DEDICATED_OUTBOUND_IPS}
+    assert rules._VIRTUAL_NETWORK_TIERS == {t.lower() for t in VIRTUAL_NETWORK} | {"premiumv2"}

@@ -346,13 +346,9 @@ class EnvironmentConfig(_Model):
     def gateway_args(self) -> dict[str, Any]:
         """The gateway's args from its entry, its network resolving what the private backends need (dfs, and blob,
         to which Data Lake operations may be redirected, for the Data Lake readers that may be private)."""
-        lakes = self.virtual_network_lakes()
+        # A Data Lake reader may be private on a gateway with a network unless it opts out.
+        lakes = self.gateway.virtual_network is not None and any(r.network in (None, "private") for r in self.data_lake_readers)
         return self.gateway.args(("blob", "dfs") if lakes else ())
-
-    def virtual_network_lakes(self) -> bool:
-        """Whether a Data Lake reader may be private on this gateway (it has a network; the reader does not opt out)."""
-        return self.gateway.virtual_network is not None and any(
-            r.network in (None, "private") for r in self.data_lake_readers)
 
 
 def secret_config_keys(values: dict[str, Any]) -> set[str]:

@@ -9,9 +9,9 @@ import pulumi
 from pulumi_azure_native import apimanagement, managedidentity
 
 from . import naming
-from .azure_rules import VIRTUAL_NETWORK, check_capacity, check_location
+from .azure_rules import check_capacity, check_location
 from .errors import LastMileError
-from .network import PRIVATE_DNS_ZONES, PrivateLinkRef, VirtualNetworkArgs, check_virtual_network, virtual_network
+from .network import PRIVATE_DNS_ZONES, PrivateLinkRef, VirtualNetworkArgs, check_network_tier, check_virtual_network, virtual_network
 
 try:  # Python 3.11+
     from typing import NotRequired, Required
@@ -247,9 +247,9 @@ class Gateway(pulumi.ComponentResource):
             f"apim-{name}-", naming.unique_suffix(name, self, keepers={"resourceGroup": rg, "location": args.get("location")})
         )
         network_args = {}
-        self._private_link: Optional[PrivateLinkRef] = None
+        link: Optional[PrivateLinkRef] = None
         if v["virtual_network"] is not None:
-            subnet_id, self._private_link = virtual_network(name, self, rg, args.get("location"), v["virtual_network"], stateful)
+            subnet_id, link = virtual_network(name, self, rg, args.get("location"), v["virtual_network"], stateful)
             # External: the gateway stays public for clients and sends backend traffic into the network (classic
             # injection in external mode; on StandardV2 the only value outbound integration takes).
             network_args = {"virtual_network_type": apimanagement.VirtualNetworkType.EXTERNAL,
@@ -302,12 +302,12 @@ class Gateway(pulumi.ComponentResource):
         outputs = {"service_name": self.service_name, "resource_group_name": self.resource_group_name, "gateway_url": self.gateway_url,
                    "principal_id": self.principal_id, "identity_type": self.identity_type, "sku": self.sku, "cache": self.cache,
                    "outbound_ips": self.outbound_ips}
+        self._private_link: Optional[PrivateLinkRef] = None
         self.private_link = None
-        if self._private_link is not None:
+        if link is not None:
             # The endpoints' subnet once the gateway is in the network: a backend reached through it before that
             # would be unreachable from the gateway.
-            self._private_link = {**self._private_link, "subnet_id": pulumi.Output.all(self._private_link["subnet_id"], service.id)
-                                  .apply(lambda ids: ids[0])}
+            self._private_link = {**link, "subnet_id": pulumi.Output.all(link["subnet_id"], service.id).apply(lambda ids: ids[0])}
             self.private_link = pulumi.Output.from_input(self._private_link)
             outputs["private_link"] = self.private_link
         if self.identity_client_id is not None:
@@ -398,9 +398,7 @@ def check_private_link(link: object, sku: Optional[str], key: str = "gateway.pri
                 raise LastMileError(f"{key}.dns_zone_ids.{group}", zone_id, f"expected keys among {', '.join(PRIVATE_DNS_ZONES)}")
             if isinstance(zone_id, str):
                 naming.check_resource_id(f"{key}.dns_zone_ids.{group}", zone_id)
-    if sku is not None and sku not in VIRTUAL_NETWORK:
-        raise LastMileError(key, "<private_link>", f"the {sku} tier cannot send its backend traffic into a virtual network; "
-                                                   f"that needs one of {', '.join(sorted(VIRTUAL_NETWORK))}")
+    check_network_tier(key, "<private_link>", sku)
 
 
 def gateway_ref_from_stack(stack: pulumi.StackReference, output: str = "gateway", *, sku: Optional[str] = None,

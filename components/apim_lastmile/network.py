@@ -103,10 +103,17 @@ def _tiers_with(mode: str) -> str:
     return ", ".join(tiers)
 
 
+_NO_NETWORK = "cannot send its backend traffic into a virtual network"
+
+
 def _why_not(mode: str) -> str:
-    if mode == NetworkMode.GATEWAY_IP.value:
-        return "has no public IP address of its own to allow"
-    return "cannot send its backend traffic into a virtual network"
+    return "has no public IP address of its own to allow" if mode == NetworkMode.GATEWAY_IP.value else _NO_NETWORK
+
+
+def check_network_tier(key: str, value: Any, sku: Optional[str]) -> None:
+    """A gateway network (or a ref's private_link) only on a tier that has one (``azure_rules.VIRTUAL_NETWORK``)."""
+    if sku is not None and sku not in VIRTUAL_NETWORK:
+        raise LastMileError(key, value, f"the {sku} tier {_NO_NETWORK}; that needs one of {_tiers_with(NetworkMode.PRIVATE.value)}")
 
 
 def _unavailable(mode: str, gateway: Mapping, adopted: bool, refused: Mapping[str, str]) -> Optional[str]:
@@ -202,9 +209,7 @@ def check_virtual_network(value: Any, sku: str, key: str = "virtual_network") ->
     subnets carved out of the address space."""
     if value is None:
         return None
-    if sku not in VIRTUAL_NETWORK:
-        raise LastMileError(key, value, f"the {sku} tier cannot send its backend traffic into a virtual network; "
-                                        f"that needs one of {', '.join(sorted(VIRTUAL_NETWORK))}")
+    check_network_tier(key, value, sku)
     if not isinstance(value, dict):
         raise LastMileError(key, value, "expected {'address_prefix': '10.40.0.0/24'}")
     naming.check_known_keys(value, VirtualNetworkArgs, f"{key}.")
