@@ -29,9 +29,10 @@ TLS_OK = ("1.2", "1.3")
 
 
 def is_type(resource_type: str, module: str, *names: str) -> bool:
-    """``azure-native:<module>:<Name>`` or an explicit API version of it (``<module>/v20240501:<Name>``)."""
-    match = re.fullmatch(r"azure-native:([a-z]+)(?:/v[0-9a-z]+)?:(\w+)", resource_type)
-    return bool(match) and match.group(1) == module and match.group(2) in names
+    """``azure-native:<module>:<Name>``, an explicit API version of it (``<module>/v20240501:<Name>``), or the same from
+    azure-native's parameterized package for one API version (``azure-native_keyvault_v20260201:keyvault:Vault``)."""
+    match = re.fullmatch(r"azure-native(?:_([a-z]+)_v[0-9a-z]+)?:([a-z]+)(?:/v[0-9a-z]+)?:(\w+)", resource_type)
+    return bool(match) and match.group(2) == module and match.group(1) in (None, module) and match.group(3) in names
 
 
 def dig(props: Any, *path: str) -> Any:

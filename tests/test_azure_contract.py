@@ -54,16 +54,14 @@ def test_every_type_records_its_source_and_api_version():
 
 
 def test_api_versions_are_the_ones_the_sdk_uses():
-    """The facts are of the api-version each azure-native class sends (its docstring names it)."""
-    import importlib
-    import inspect
-    import re as re_
+    """The facts are of the api-version each azure-native class sends (its docstring names it; a parameterized
+    package's token names its version)."""
+    from apim_lastmile import api_versions
 
     for token, wire in contract.WIRES.items():
-        _, module, cls = token.split(":")
-        source = Path(inspect.getsourcefile(getattr(importlib.import_module(f"pulumi_azure_native.{module}"), cls))).read_text()
-        used = re_.search(r"Uses Azure REST API version (\S+?)\.", source).group(1)
+        used = api_versions.sdk_sends(token)
         # Microsoft.Web 2025-05-01 is not in the types snapshot: its 2025-03-01 types stand in (see the WIRES note).
+        assert used == wire.sent_version, token
         assert used == wire.api_version or (used, wire.api_version) == ("2025-05-01", "2025-03-01"), token
 
 
@@ -119,12 +117,12 @@ MUTATIONS = [
     ("azure-native:apimanagement:ApiPolicy", "format", "json", "expected a documented value"),
     ("azure-native:apimanagement:Backend", "backendId", "", "shorter than 1"),
     ("azure-native:apimanagement:Backend", "tls.validateCertificateChain", "yes", "true or false"),
-    ("azure-native:keyvault:Vault", "vaultName", "kv_with_underscore", "does not match"),
-    ("azure-native:keyvault:Vault", "properties.sku.name", "Standard", "expected one of premium, standard"),
-    ("azure-native:keyvault:Vault", "properties.tenantId", "not-a-tenant", "shorter than 36"),
-    ("azure-native:keyvault:Vault", "properties.vaultUri", "https://x.vault.azure.net/", None),  # settable in the contract
-    ("azure-native:keyvault:Secret", "secretName", "a.b", "does not match"),
-    ("azure-native:keyvault:Secret", "vaultName", "kv.bad", "does not match"),
+    ("azure-native_keyvault_v20260201:keyvault:Vault", "vaultName", "kv_with_underscore", "does not match"),
+    ("azure-native_keyvault_v20260201:keyvault:Vault", "properties.sku.name", "Standard", "expected one of premium, standard"),
+    ("azure-native_keyvault_v20260201:keyvault:Vault", "properties.tenantId", "not-a-tenant", "shorter than 36"),
+    ("azure-native_keyvault_v20260201:keyvault:Vault", "properties.vaultUri", "https://x.vault.azure.net/", None),  # settable in the contract
+    ("azure-native_keyvault_v20260201:keyvault:Secret", "secretName", "a.b", "does not match"),
+    ("azure-native_keyvault_v20260201:keyvault:Secret", "vaultName", "kv.bad", "does not match"),
     ("azure-native:storage:StorageAccount", "accountName", "Upper", "does not match"),
     ("azure-native:storage:StorageAccount", "minimumTlsVersion", "TLS1_9", "expected a documented value"),
     ("azure-native:storage:StorageAccount", "enableHttpsTrafficOnly", "true", "true or false"),
@@ -142,8 +140,8 @@ MUTATIONS = [
     ("azure-native:authorization:RoleAssignment", "principalId", _DELETE, "required by Azure"),
     # Rules the specs state only in words, or Microsoft's docs state (contract.SUPPLEMENTS):
     ("azure-native:authorization:RoleAssignment", "roleAssignmentName", "reader-role", "does not match"),
-    ("azure-native:keyvault:Vault", "properties.softDeleteRetentionInDays", 5, "below the minimum 7"),
-    ("azure-native:keyvault:Vault", "properties.softDeleteRetentionInDays", 91, "above the maximum 90"),
+    ("azure-native_keyvault_v20260201:keyvault:Vault", "properties.softDeleteRetentionInDays", 5, "below the minimum 7"),
+    ("azure-native_keyvault_v20260201:keyvault:Vault", "properties.softDeleteRetentionInDays", 91, "above the maximum 90"),
     ("azure-native:web:WebApp", "functionAppConfig.scaleAndConcurrency.instanceMemoryMB", 1024, "expected one of 512, 2048, 4096"),
     ("azure-native:web:WebApp", "functionAppConfig.scaleAndConcurrency.maximumInstanceCount", 1001, "above the maximum 1000"),
     ("azure-native:resources:ResourceGroup", "resourceGroupName", "r" * 91, "longer than 90"),
@@ -372,7 +370,7 @@ def test_a_managed_identity_mutation_in_a_recorded_plan_fails_the_run_check(plan
 
     plan = copy.deepcopy(plans["dev"])
     assert_azure_accepts(plan)
-    vault = next(r for r in plan.registrations if r.type == "azure-native:keyvault:Vault")
+    vault = next(r for r in plan.registrations if r.type == "azure-native_keyvault_v20260201:keyvault:Vault")
     vault.inputs["properties"]["sku"]["name"] = "gold"
     with pytest.raises(AssertionError, match="properties.sku.name"):
         assert_azure_accepts(plan)
@@ -395,8 +393,8 @@ def azure_accepts(facts, value) -> bool:
 NAME_RULES = [
     (naming.APIM_SERVICE, name_facts(APIM)),
     (naming.STORAGE_ACCOUNT, name_facts("azure-native:storage:StorageAccount")),
-    (naming.KEY_VAULT, name_facts("azure-native:keyvault:Vault")),
-    (naming.KEY_VAULT_SECRET, name_facts("azure-native:keyvault:Secret")),
+    (naming.KEY_VAULT, name_facts("azure-native_keyvault_v20260201:keyvault:Vault")),
+    (naming.KEY_VAULT_SECRET, name_facts("azure-native_keyvault_v20260201:keyvault:Secret")),
     (naming.BLOB_CONTAINER, name_facts("azure-native:storage:BlobContainer")),
     (naming.RESOURCE_GROUP, name_facts("azure-native:resources:ResourceGroup")),
     (naming.API_PATH, contract.facts()["azure-native:apimanagement:Api"]["paths"]["properties.path"]),
@@ -434,7 +432,7 @@ def test_ids_derived_from_a_component_name_are_valid_apim_ids(name):
     for nv in named_value_names(name).values():
         assert azure_accepts(named_value["name"], nv) and azure_accepts(named_value["properties.displayName"], nv)
     prefix = vault_name_prefix(name)
-    assert azure_accepts(types["azure-native:keyvault:Vault"]["paths"]["name"], prefix + "a1b2c3")
+    assert azure_accepts(types["azure-native_keyvault_v20260201:keyvault:Vault"]["paths"]["name"], prefix + "a1b2c3")
 
 
 @settings(max_examples=300, deadline=None)

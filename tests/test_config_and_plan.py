@@ -107,8 +107,8 @@ def test_plan_prod_uses_a_v2_sku_and_protects_stateful_resources(assert_valid_po
     assert apim.plain_inputs["sku"]["name"] in ("BasicV2", "StandardV2") and apim.protect
     stateful = ("azure-native:resources:ResourceGroup", "azure-native:apimanagement:ApiManagementService",
                 "azure-native:managedidentity:UserAssignedIdentity", "azure-native:storage:StorageAccount",
-                "azuread:index/applicationRegistration:ApplicationRegistration", "azure-native:keyvault:Vault",
-                "azure-native:keyvault:Secret")
+                "azuread:index/applicationRegistration:ApplicationRegistration", "azure-native_keyvault_v20260201:keyvault:Vault",
+                "azure-native_keyvault_v20260201:keyvault:Secret")
     for r in plan.registrations:
         if r.type in stateful:
             assert r.protect, (r.type, r.name)
@@ -118,7 +118,7 @@ def test_plan_prod_uses_a_v2_sku_and_protects_stateful_resources(assert_valid_po
         assert_valid_policy(xml)
         if not name.startswith("erp"):
             assert 'client-id="' in xml
-    erp_secret = plan.one("azure-native:keyvault:Secret", "erp-secret")
+    erp_secret = plan.one("azure-native_keyvault_v20260201:keyvault:Secret", "erp-secret")
     assert erp_secret.protect and erp_secret.inputs["properties"]["value"]["value"] == "offline-placeholder-for-a-secure-value"
     assert "offline-placeholder" not in json.dumps(plan.to_json())
     password_nv = plan.one("azure-native:apimanagement:NamedValue", "erp-nv-password").plain_inputs

@@ -23,7 +23,7 @@ STACKS = ("dev", "prod")
 #: (pulumi/pulumi-azure-native#2537), and deleting auth settings leaves an app with no authentication.
 REOPENS_ON_DELETE = {"azure-native:web:WebAppFtpAllowed", "azure-native:web:WebAppScmAllowed", "azure-native:web:WebAppAuthSettingsV2"}
 #: Globally unique names that stay taken after a delete (soft delete), and what forces their replacement.
-SOFT_DELETED = {"azure-native:apimanagement:ApiManagementService": "serviceName", "azure-native:keyvault:Vault": "vaultName"}
+SOFT_DELETED = {"azure-native:apimanagement:ApiManagementService": "serviceName", "azure-native_keyvault_v20260201:keyvault:Vault": "vaultName"}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +40,8 @@ def test_no_delete_reopens_access(plans, stack):
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_a_secret_in_our_own_vault_is_retained_so_destroy_makes_no_data_plane_call(plans, stack):
-    secrets = plans[stack].of_type("azure-native:keyvault:Secret")
-    vaults = {r.plain_inputs["vaultName"] for r in plans[stack].of_type("azure-native:keyvault:Vault")}
+    secrets = plans[stack].of_type("azure-native_keyvault_v20260201:keyvault:Secret")
+    vaults = {r.plain_inputs["vaultName"] for r in plans[stack].of_type("azure-native_keyvault_v20260201:keyvault:Vault")}
     assert secrets and all(s.retain_on_delete for s in secrets if s.plain_inputs["vaultName"] in vaults)
 
 
@@ -74,7 +74,7 @@ def test_a_rotation_changes_the_password_the_secret_and_the_named_value():
         return next(r for r in plan.of_type("azure-native:apimanagement:NamedValue") if r.plain_inputs["namedValueId"] == "legacy-password")
 
     def secret_value(plan):
-        return plan.one("azure-native:keyvault:Secret").plain_inputs["properties"]["value"]
+        return plan.one("azure-native_keyvault_v20260201:keyvault:Secret").plain_inputs["properties"]["value"]
 
     assert secret_value(first) != secret_value(second)
     before, after = named_value(first).plain_inputs["keyVault"], named_value(second).plain_inputs["keyVault"]

@@ -53,7 +53,7 @@ def mode_plan(request):
 
 def test_vault_is_rbac_purge_protected_soft_deleting(mode_plan):
     _, plan = mode_plan
-    vault = plan.one("azure-native:keyvault:Vault")
+    vault = plan.one("azure-native_keyvault_v20260201:keyvault:Vault")
     props = vault.plain_inputs["properties"]
     assert props["enableRbacAuthorization"] is True and props["enablePurgeProtection"] is True
     assert props["enableSoftDelete"] is True and props["softDeleteRetentionInDays"] == 90
@@ -65,7 +65,7 @@ def test_one_secret_reader_role_on_the_one_secret(mode_plan):
     _, plan = mode_plan
     [grant] = plan.of_type("azure-native:authorization:RoleAssignment")
     inputs = grant.plain_inputs
-    secret = plan.one("azure-native:keyvault:Secret")
+    secret = plan.one("azure-native_keyvault_v20260201:keyvault:Secret")
     assert inputs["roleDefinitionId"].endswith(SECRETS_USER)
     assert inputs["principalId"] == principal(plan, False)
     assert inputs["principalType"] == "ServicePrincipal"
@@ -74,13 +74,13 @@ def test_one_secret_reader_role_on_the_one_secret(mode_plan):
 
 def test_generated_secret_is_a_pulumi_secret_everywhere(mode_plan):
     _, plan = mode_plan
-    secret = plan.one("azure-native:keyvault:Secret")
+    secret = plan.one("azure-native_keyvault_v20260201:keyvault:Secret")
     assert rpc.is_rpc_secret(secret.inputs["properties"]["value"]) or rpc.is_rpc_secret(secret.inputs["properties"])
     password = plan.one("random:index/randomPassword:RandomPassword")
     assert password.plain_inputs["keepers"] == {"rotation": "initial"} and password.plain_inputs["length"] == 32
     value = password.outputs["result"]
     for r in plan.registrations:
-        if r.type != "azure-native:keyvault:Secret" and r.custom:
+        if r.type != "azure-native_keyvault_v20260201:keyvault:Secret" and r.custom:
             assert value not in str(r.plain_inputs), r.name
     assert value not in str(plan.outputs) and value not in str(plan.to_json())
 
@@ -115,7 +115,7 @@ def test_named_value_mode(named_value_plan):
     assert set(nv) == {"legacy-username", "legacy-password"}
     password = nv["legacy-password"]
     kv = password.plain_inputs["keyVault"]
-    secret = plan.one("azure-native:keyvault:Secret")
+    secret = plan.one("azure-native_keyvault_v20260201:keyvault:Secret")
     # The current version: the `up` that rotates the password also updates the named value, so APIM switches at once.
     assert kv == {"secretIdentifier": secret.outputs["properties"]["secretUriWithVersion"]}
     assert kv["secretIdentifier"].startswith(secret.outputs["properties"]["secretUri"] + "/")
@@ -153,7 +153,7 @@ def test_send_request_mode_calls_key_vault_only_on_a_cache_miss(send_request_pla
     store = branch.find("cache-store-value")
     assert store.get("duration") == "300" and store.get("key") == inbound.find("cache-lookup-value").get("key")
     nv = {r.plain_inputs["namedValueId"]: r.plain_inputs for r in plan.of_type("azure-native:apimanagement:NamedValue")}
-    assert nv["legacy-vault-url"]["value"] == plan.one("azure-native:keyvault:Vault").outputs["properties"]["vaultUri"].rstrip("/")
+    assert nv["legacy-vault-url"]["value"] == plan.one("azure-native_keyvault_v20260201:keyvault:Vault").outputs["properties"]["vaultUri"].rstrip("/")
     assert nv["legacy-secret-name"]["value"] == "legacy-password"
 
 
@@ -172,12 +172,12 @@ def test_user_assigned_identity_reaches_the_named_value_and_the_role():
 def test_given_secret_value_and_adopted_vault():
     plan = run(program(secret_value=pulumi.Output.secret("s3cr3t-from-config"), key_vault_name="kv-shared-prod",
                        key_vault_resource_group_name="rg-security", secret_name="erp-password", soft_delete_retention_days=7))
-    assert plan.of_type("azure-native:keyvault:Vault") == [] and plan.of_type("random:index/randomPassword:RandomPassword") == []
-    secret = plan.one("azure-native:keyvault:Secret")
+    assert plan.of_type("azure-native_keyvault_v20260201:keyvault:Vault") == [] and plan.of_type("random:index/randomPassword:RandomPassword") == []
+    secret = plan.one("azure-native_keyvault_v20260201:keyvault:Secret")
     assert secret.plain_inputs["vaultName"] == "kv-shared-prod" and secret.plain_inputs["resourceGroupName"] == "rg-security"
     assert contains_secret(secret.inputs) and secret.plain_inputs["properties"]["value"] == "s3cr3t-from-config"
     for r in plan.registrations:
-        if r.type != "azure-native:keyvault:Secret":
+        if r.type != "azure-native_keyvault_v20260201:keyvault:Secret":
             assert "s3cr3t-from-config" not in str(r.plain_inputs)
     reader = plan.one("azure-native:authorization:RoleAssignment", "legacy-secret-reader").plain_inputs
     assert reader["scope"].endswith("/vaults/kv-shared-prod/secrets/erp-password")
@@ -262,7 +262,7 @@ def test_generated_vault_and_apim_names_end_in_a_random_suffix(named_value_plan)
     ServiceAlreadyExistsInSoftDeletedState."""
     plan = named_value_plan
     suffixes = {r.parent.rsplit("::", 1)[1]: r.outputs["result"] for r in plan.of_type("random:index/randomString:RandomString")}
-    assert plan.one("azure-native:keyvault:Vault").plain_inputs["vaultName"] == vault_name_prefix("legacy") + suffixes["legacy"]
+    assert plan.one("azure-native_keyvault_v20260201:keyvault:Vault").plain_inputs["vaultName"] == vault_name_prefix("legacy") + suffixes["legacy"]
     assert plan.one("azure-native:apimanagement:ApiManagementService").plain_inputs["serviceName"] == "apim-edge-" + suffixes["edge"]
     for r in plan.of_type("random:index/randomString:RandomString"):
         assert r.plain_inputs["length"] == SUFFIX_LENGTH and r.plain_inputs["special"] is False

@@ -55,12 +55,13 @@ def mode_of(plan) -> str:
 # --- the tier table ------------------------------------------------------------------------------------------
 
 #: What Microsoft documents per tier (see README, "The network last mile"): dedicated addresses on the classic tiers
-#: but Consumption; a virtual network for backend traffic on Developer, Premium (injection) and StandardV2 (integration).
+#: but Consumption; a virtual network for backend traffic on Developer, Premium (injection), StandardV2 and PremiumV2
+#: (integration).
 TABLE = {
     "Consumption": ("identity-only",), "Developer": ("identity-only", "gateway-ip", "private"),
     "Basic": ("identity-only", "gateway-ip"), "Standard": ("identity-only", "gateway-ip"),
     "Premium": ("identity-only", "gateway-ip", "private"), "Isolated": ("identity-only", "gateway-ip"),
-    "BasicV2": ("identity-only",), "StandardV2": ("identity-only", "private"),
+    "BasicV2": ("identity-only",), "StandardV2": ("identity-only", "private"), "PremiumV2": ("identity-only", "private"),
 }
 
 

@@ -9,7 +9,7 @@ import pulumi
 from pulumi_azure_native import apimanagement
 
 from . import naming
-from .azure_rules import MAX_OPERATIONS, check_location, check_policy_size
+from .azure_rules import MAX_OPERATIONS, OPERATIONS_PER_SERVICE, SERVICE_LIMITS_SOURCE, check_location, check_policy_size
 from .errors import LastMileError
 from .gateway import GatewayRef, check_gateway_ref, gateway_url
 
@@ -124,16 +124,29 @@ def check_backend_basics(kind: str, name: str, args: object, allowed: object, ne
     return gateway
 
 
-def check_api_path(path: object, gateway: GatewayRef, owner: str, key: str = "api_path") -> str:
+def check_api_path(path: object, gateway: GatewayRef, owner: str, key: str = "api_path",
+                   operations: Sequence[Operation] = ()) -> str:
     """Validate ``path`` and claim it, and the API id ``owner``, on ``gateway`` (a second claim is an error; APIM ids
-    and paths are case-insensitive)."""
+    and paths are case-insensitive); the API's ``operations`` count towards the tier's operations per service."""
     if isinstance(path, str) and path.startswith("/"):
         raise LastMileError(key, path, "an API path has no leading '/': write 'orders', not '/orders'")
     naming.API_PATH.check(key, path)
     gateway_key = naming.gateway_key(gateway["service_name"])
     naming.CLAIMS.claim(gateway_key, path, owner, key)
     naming.CLAIMS.claim(("api id", gateway_key), owner, owner, "name", what="API id")
+    count_on_gateway(gateway, "API operations", owner, len(operations), OPERATIONS_PER_SERVICE, "operations")
     return path  # type: ignore[return-value]
+
+
+def count_on_gateway(gateway: GatewayRef, what: str, owner: str, count: int, limits: dict[str, int], key: str) -> None:
+    """Count ``owner``'s ``count`` entities of one kind on ``gateway`` within this program run, and refuse a total
+    above the tier's service limit (``azure_rules``; known when the ref says its tier)."""
+    total = naming.CLAIMS.tally((what, naming.gateway_key(gateway["service_name"])), owner, count)
+    sku = naming.plain(gateway.get("sku"))
+    limit = limits.get(sku) if isinstance(sku, str) else None
+    if limit is not None and total > limit:
+        raise LastMileError(key, f"{total} {what} on the gateway",
+                            f"the {sku} tier allows at most {limit} {what} per service ({SERVICE_LIMITS_SOURCE})")
 
 
 def _operation_id(method: str, template: str) -> str:

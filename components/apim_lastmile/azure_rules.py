@@ -13,13 +13,41 @@ from .errors import LastMileError
 
 _LIMITS = "learn.microsoft.com/azure/azure-resource-manager/management/azure-subscription-service-limits#api-management-limits"
 
+_FEATURES = "learn.microsoft.com/azure/api-management/api-management-features (tier table, 2026-02)"
+_V2_TIERS = "learn.microsoft.com/azure/api-management/v2-service-tiers-overview"
+
 #: Scale units per APIM tier, (min, max). Consumption is serverless (0); Developer cannot scale.
-#: Source: learn.microsoft.com/azure/api-management/upgrade-and-scale and the APIM limits tables (classic: Basic 2,
-#: Standard 4, Premium 31 per region; v2: BasicV2 10, StandardV2 10). Isolated follows Premium's classic bound of 12.
+#: Source: the tier table of api-management-features (2026-02: Basic 2, Standard 4, Premium "12 per region",
+#: Basic v2 10, Standard v2 10, Premium v2 30) and v2-service-tiers-overview ("Scale a Premium v2 instance to up to
+#: 30 units"). Isolated follows Premium's classic bound of 12.
 CAPACITY: dict[str, tuple[int, int]] = {
-    "Consumption": (0, 0), "Developer": (1, 1), "Basic": (1, 2), "Standard": (1, 4), "Premium": (1, 31),
-    "Isolated": (1, 12), "BasicV2": (1, 10), "StandardV2": (1, 10),
+    "Consumption": (0, 0), "Developer": (1, 1), "Basic": (1, 2), "Standard": (1, 4), "Premium": (1, 12),
+    "Isolated": (1, 12), "BasicV2": (1, 10), "StandardV2": (1, 10), "PremiumV2": (1, 30),
 }
+
+#: ``enableClientCertificate`` is "only meant to be used for Consumption SKU Service" (REST spec 2024-05-01,
+#: apimdeployment.json); on the other classic tiers Azure refuses even ``false`` (EnableClientCertificateCannotBeChanged
+#: ForSku: pulumi/pulumi-azure-native#1741, #1865; pulumi/pulumi-azure#3315), and azure-native's SDK fills in ``false``
+#: on every service. The gateway sends it only where it applies; elsewhere Azure's default (no client certificate
+#: required) is what ``false`` meant.
+CLIENT_CERTIFICATE_TIERS = frozenset({"Consumption"})
+#: The tiers on which the refusal is reported (the classic tiers but Consumption); on the v2 tiers the property exists
+#: (their client certificate checks need ``true``: Azure/azure-resource-manager-schemas#3793), so ``false`` is not
+#: known to be refused there, but the gateway leaves it out too.
+CLIENT_CERTIFICATE_REFUSED = frozenset({"Developer", "Basic", "Standard", "Premium", "Isolated"})
+
+#: Trusted service connectivity of the gateway (reaching Storage, Key Vault, Service Bus, Event Hubs, Container
+#: Registry behind their firewalls as a "trusted Microsoft service") retired on 2026-03-15; services created on or
+#: after 2025-12-01 never had it. Source: learn.microsoft.com/azure/api-management/breaking-changes/
+#: trusted-service-connectivity-retirement-march-2026. The gateway needs a network line of sight instead (public
+#: access, an IP or network rule, a private endpoint); this custom property acknowledges that the service no longer
+#: depends on it (value "True", in the service's ``customProperties``).
+TRUSTED_SERVICE_RETIREMENT = "2026-03-15"
+DISABLE_OVER_PRIVILEGED_ACCESS = "Microsoft.WindowsAzure.ApiManagement.Gateway.ManagedIdentity.DisableOverPrivilegedAccess"
+#: Tiers on which the gateway sets it: the classic tiers with custom properties (AVM's service module drops
+#: ``customProperties`` on Consumption, "not supported"); the v2 tiers have no documented custom properties (no cipher
+#: configuration, v2-service-tiers-overview), and a v2 service created today never had trusted connectivity.
+ACKNOWLEDGE_TRUSTED_SERVICE_RETIREMENT = frozenset({"Developer", "Basic", "Standard", "Premium", "Isolated"})
 #: Tiers whose gateway has public IP addresses of its own (the service's ``publicIPAddresses``), so a backend can allow
 #: exactly them. Source: learn.microsoft.com/azure/api-management/api-management-howto-ip-addresses ("Every API
 #: Management instance in Developer, Basic, Standard, or Premium tier has public IP addresses that are exclusive to
@@ -30,18 +58,35 @@ DEDICATED_OUTBOUND_IPS = frozenset({"Developer", "Basic", "Standard", "Premium",
 #: learn.microsoft.com/azure/api-management/virtual-network-concepts (networking models per tier): classic injection
 #: on Developer and Premium (the subnet carries no delegation and needs an NSG with the management rules), outbound
 #: virtual network integration on Standard v2 (subnet delegated to Microsoft.Web/serverFarms, /27 or larger,
-#: learn.microsoft.com/azure/api-management/integrate-vnet-outbound). Premium v2 has both but is not a SKU of the
-#: 2024-05-01 API our SDK speaks; Consumption, Basic, Standard, Basic v2 and Isolated have neither (Isolated is not
-#: generally available).
-VIRTUAL_NETWORK: dict[str, str] = {"Developer": "injection", "Premium": "injection", "StandardV2": "integration"}
+#: learn.microsoft.com/azure/api-management/integrate-vnet-outbound), and on Premium v2 (the same integration: Azure
+#: Verified Modules' PremiumV2 test ``avm/res/api-management/service/tests/e2e/v2max`` deploys External with a subnet
+#: delegated to Microsoft.Web/serverFarms). Premium v2's injection (subnet delegated to Microsoft.Web/hostingEnvironments,
+#: only at creation: inject-vnet-v2) is not offered: no public template shows its ARM shape. Consumption, Basic,
+#: Standard, Basic v2 and Isolated have neither (Isolated is not generally available).
+VIRTUAL_NETWORK: dict[str, str] = {"Developer": "injection", "Premium": "injection", "StandardV2": "integration",
+                                   "PremiumV2": "integration"}
 #: Smallest gateway subnet per model (prefix length): injection /29, integration /27 (same sources).
 GATEWAY_SUBNET_MAX_PREFIX: dict[str, int] = {"injection": 29, "integration": 27}
 
 #: Maximum size of one policy document, in bytes (source: the APIM limits tables: Consumption 16 KiB, others 256 KiB).
 POLICY_BYTES: dict[str, int] = {"Consumption": 16 * 1024}
 POLICY_BYTES_DEFAULT = 256 * 1024
-#: Maximum operations per API (source: the APIM limits tables, 2025, every tier).
+#: Maximum operations per API (source: the APIM limits tables of 2025-11, every tier). The 2026 limits (below) no
+#: longer list it; it is kept as the documented bound of the last table that had one.
 MAX_OPERATIONS = 100
+#: Service limits per tier from 2026 (learn.microsoft.com/azure/api-management/service-limits, 2026-02-17, and
+#: "New Azure API management service limits", Microsoft Tech Community, 2026-02-26): in force from 2026-03-15 on
+#: Consumption, Developer, Basic and Basic v2, 2026-04-15 on Standard and Standard v2, 2026-05-15 on Premium and
+#: Premium v2. API versions and revisions count too. (Isolated: not listed; Premium's are used.)
+SERVICE_LIMITS_SOURCE = "learn.microsoft.com/azure/api-management/service-limits (2026)"
+OPERATIONS_PER_SERVICE: dict[str, int] = {
+    "Consumption": 3000, "Developer": 3000, "Basic": 10000, "BasicV2": 10000, "Standard": 50000, "StandardV2": 50000,
+    "Premium": 75000, "PremiumV2": 75000, "Isolated": 75000,
+}
+NAMED_VALUES_PER_SERVICE: dict[str, int] = {
+    "Consumption": 5000, "Developer": 5000, "Basic": 5000, "BasicV2": 5000, "Standard": 10000, "StandardV2": 10000,
+    "Premium": 18000, "PremiumV2": 18000, "Isolated": 18000,
+}
 
 #: Public-cloud regions by programmatic name. Source: learn.microsoft.com/azure/reliability/regions-list ("Programmatic
 #: name", 2025-09), plus valid restricted ones (swedensouth, jioindia*, denmarkeast, the EUAP canaries). The live list

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -17,11 +18,27 @@ from .errors import LastMileError
 KEY_ENV = "LASTMILE_SUBSCRIPTION_KEY"
 
 
+def _today(value: Optional[str]) -> date:
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise LastMileError("--today", value, "expected a date as YYYY-MM-DD") from None
+
+
 def _plan(args: argparse.Namespace) -> int:
+    from .api_versions import check_installed, retirements
+    from .contract import check_plan
     from .plan import plan_stack, render_text
 
-    from .contract import check_plan
-
+    today = _today(args.today)
+    # An SDK that sends other API versions than the contract facts describe makes every check below meaningless.
+    problems = check_installed()
+    for problem in problems:
+        sys.stderr.write(f"lastmile: error: {problem}\n")
+    if problems:
+        return 1
     project_dir = Path(args.project_dir) if args.project_dir else None
     result = plan_stack(args.stack, project_dir)
     if args.json:
@@ -31,7 +48,10 @@ def _plan(args: argparse.Namespace) -> int:
     refused = check_plan(result.registrations)
     for finding in refused:
         sys.stderr.write(f"lastmile: Azure would refuse: {finding}\n")
-    return 1 if refused else 0
+    retiring = retirements((r.type for r in result.registrations if r.custom), today)
+    for item in retiring:
+        sys.stderr.write(f"lastmile: {'Azure would refuse' if item.retired else 'warning'}: {item}\n")
+    return 1 if refused or any(item.retired for item in retiring) else 0
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -80,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("stack", help="stack name: reads stacks/Pulumi.<stack>.yaml")
     plan.add_argument("--json", action="store_true", help="print the plan as stable JSON")
     plan.add_argument("--project-dir", help="the directory with Pulumi.yaml (default: this one or a parent)")
+    plan.add_argument("--today", help="the date API version retirements are judged against, YYYY-MM-DD (default: today)")
     plan.set_defaults(func=_plan)
 
     permissions = sub.add_parser("permissions", help="the Azure roles and Graph permissions the deployer needs for a stack")

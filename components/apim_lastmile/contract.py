@@ -53,6 +53,11 @@ class Wire:
     def api_version(self) -> str:
         return self.folder.rsplit("/", 1)[1]
 
+    @property
+    def sent_version(self) -> str:
+        """The API version azure-native sends (the spec folder's; the facts may come from a close version's types)."""
+        return re.search(r"/(?:stable|preview)/([0-9a-z-]+)/", self.spec).group(1)
+
 
 _APIM = ("microsoft.apimanagement/2024-05-01", "apimanagement/resource-manager/Microsoft.ApiManagement/stable/2024-05-01/")
 _WEB = ("microsoft.web/2025-03-01", "web/resource-manager/Microsoft.Web/stable/2025-05-01/ (types of 2025-03-01)")
@@ -84,11 +89,12 @@ WIRES: dict[str, Wire] = {
     "azure-native:authorization:RoleAssignment": Wire(
         "Microsoft.Authorization/roleAssignments", "microsoft.authorization/2022-04-01",
         "authorization/resource-manager/Microsoft.Authorization/stable/2022-04-01/", "roleAssignmentName", parents={"scope": ""}),
-    "azure-native:keyvault:Vault": Wire(
-        "Microsoft.KeyVault/vaults", "microsoft.keyvault/2024-11-01", "keyvault/resource-manager/Microsoft.KeyVault/stable/2024-11-01/",
+    # Key Vault at 2026-02-01 through azure-native's parameterized package (keyvault_api.py).
+    "azure-native_keyvault_v20260201:keyvault:Vault": Wire(
+        "Microsoft.KeyVault/vaults", "microsoft.keyvault/2026-02-01", "keyvault/resource-manager/Microsoft.KeyVault/stable/2026-02-01/",
         "vaultName", parents={"resourceGroupName": _RG}, flattened=False),
-    "azure-native:keyvault:Secret": Wire(
-        "Microsoft.KeyVault/vaults/secrets", "microsoft.keyvault/2024-11-01", "keyvault/resource-manager/Microsoft.KeyVault/stable/2024-11-01/",
+    "azure-native_keyvault_v20260201:keyvault:Secret": Wire(
+        "Microsoft.KeyVault/vaults/secrets", "microsoft.keyvault/2026-02-01", "keyvault/resource-manager/Microsoft.KeyVault/stable/2026-02-01/",
         "secretName", parents={"vaultName": "Microsoft.KeyVault/vaults", "resourceGroupName": _RG}, flattened=False,
         renames={"properties.attributes.expires": "exp", "properties.attributes.notBefore": "nbf"}),
     "azure-native:storage:StorageAccount": Wire(
@@ -136,13 +142,26 @@ WIRES: dict[str, Wire] = {
 #: Rules the REST specifications state only in words (descriptions) or that only Microsoft's documentation states;
 #: the generated types cannot carry them, so they are kept here by hand, each with its source.
 SUPPLEMENTS: list[dict[str, Any]] = [
+    {"token": "azure-native:apimanagement:ApiManagementService", "path": "sku.name",
+     "facts": {"enum": ["Basic", "BasicV2", "Consumption", "Developer", "Isolated", "Premium", "PremiumV2", "Standard", "StandardV2"]},
+     "source": "learn.microsoft.com/azure/api-management/v2-service-tiers-overview (Premium v2 generally available; v2 "
+               "capabilities \"supported in API Management API version 2024-05-01 or later\"); SkuType is an extensible "
+               "enum at 2024-05-01 and names PremiumV2 from 2025-03-01-preview; Azure/bicep-registry-modules "
+               "avm/res/api-management/service tests/e2e/v2max deploys PremiumV2"},
     {"token": "azure-native:authorization:RoleAssignment", "path": "name",
      "facts": {"pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},
      "source": _SPECS + "authorization/resource-manager/Microsoft.Authorization/stable/2022-04-01/"
                "authorization-RoleAssignmentsCalls.json: roleAssignmentName \"It can be any valid GUID.\""},
-    {"token": "azure-native:keyvault:Vault", "path": "properties.softDeleteRetentionInDays",
+    # The 2026-02-01 types (generated from TypeSpec) dropped the name patterns 2024-11-01 carried; the rules are unchanged.
+    {"token": "azure-native_keyvault_v20260201:keyvault:Vault", "path": "name", "facts": {"pattern": "^[a-zA-Z0-9-]{3,24}$"},
+     "source": "learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftkeyvault (vaults: "
+               "3-24 alphanumerics and hyphens; the 2024-11-01 spec's vaultName pattern)"},
+    {"token": "azure-native_keyvault_v20260201:keyvault:Secret", "path": "name", "facts": {"pattern": "^[a-zA-Z0-9-]{1,127}$"},
+     "source": "learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftkeyvault (secrets: "
+               "1-127 alphanumerics and hyphens; the 2024-11-01 spec's secretName pattern)"},
+    {"token": "azure-native_keyvault_v20260201:keyvault:Vault", "path": "properties.softDeleteRetentionInDays",
      "facts": {"minValue": 7, "maxValue": 90},
-     "source": _SPECS + "keyvault/resource-manager/Microsoft.KeyVault/stable/2024-11-01/keyvault.json: "
+     "source": _SPECS + "keyvault/resource-manager/Microsoft.KeyVault/stable/2026-02-01/keyvault.json: "
                "softDeleteRetentionInDays \"It accepts >=7 and <=90.\""},
     {"token": "azure-native:apimanagement:Cache", "path": "properties.useFromLocation",
      "facts": {"pattern": "^(default|[a-z0-9]+)$"},
@@ -325,6 +344,12 @@ def facts() -> dict:
         path = types[extra["token"]]["paths"][extra["path"]]
         path.update(extra["facts"])
         path["supplementedBy"] = extra["source"]
+        if extra["path"] == "name":  # the same rule where a child names this resource as its parent
+            arm_type = WIRES[extra["token"]].arm_type
+            for other in types.values():
+                for parent in other.get("parents", {}).values():
+                    if parent.get("armType") == arm_type:
+                        parent.update(extra["facts"])
     return types
 
 
@@ -489,12 +514,26 @@ def _parent(path: str) -> str:
     return path[:cut] if cut > 0 else ""
 
 
+def beyond_contract(token: str, inputs: dict) -> list[Finding]:
+    """What Azure refuses although its published contract allows it (``azure_rules``, each rule with its source)."""
+    from .azure_rules import CLIENT_CERTIFICATE_REFUSED
+
+    found: list[Finding] = []
+    if token.split(":")[0] == "azure-native" and token.endswith(":ApiManagementService"):
+        sku = (inputs.get("sku") or {}).get("name")
+        if "enableClientCertificate" in inputs and sku in CLIENT_CERTIFICATE_REFUSED:
+            found.append(Finding(token, "enableClientCertificate", inputs["enableClientCertificate"],
+                                 f"Azure refuses it on the {sku} tier (EnableClientCertificateCannotBeChangedForSku; "
+                                 "pulumi/pulumi-azure-native#1741): leave it out, only Consumption takes it"))
+    return found
+
+
 def check_plan(registrations) -> list[Finding]:
-    """:func:`check` over every registration of a plan (``plan.Registration`` objects)."""
+    """:func:`check` and :func:`beyond_contract` over every registration of a plan (``plan.Registration`` objects)."""
     found: list[Finding] = []
     for r in registrations:
         if r.custom:
-            found += check(r.type, r.plain_inputs)
+            found += check(r.type, r.plain_inputs) + beyond_contract(r.type, r.plain_inputs)
     return found
 
 

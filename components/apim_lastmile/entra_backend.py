@@ -162,7 +162,7 @@ def _validate(name: str, args: EntraBackendArgs) -> dict:
                                    name, f"role_assignments[{index}]", what="role assignment")
     headers = check_headers(args.get("headers"), entry.headers if entry else {})
     operations = check_operations(args.get("operations"))
-    api_path = check_api_path(args.get("api_path"), gateway, name)
+    api_path = check_api_path(args.get("api_path"), gateway, name, operations=operations)
     return {
         "gateway": gateway, "resource": resource, "entry": entry, "grants": grants, "headers": headers,
         "operations": operations, "api_path": api_path, "subscription_required": args.get("subscription_required", True),

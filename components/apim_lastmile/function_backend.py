@@ -120,7 +120,7 @@ def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
                             f"only network gateway-ip restricts the SCM site to ranges (this backend's network is {network}"
                             + (": the SCM site has no public access either, deploy from inside the gateway's network)"
                                if network == NetworkMode.PRIVATE.value else ")"))
-    api_path = check_api_path(args.get("api_path"), gateway, name)
+    api_path = check_api_path(args.get("api_path"), gateway, name, operations=operations)
     return {
         "network": network, "deployment_ranges": deployment_ranges,
         "gateway": gateway, "client_id": client_id, "app_name": app_name, "runtime": runtime,

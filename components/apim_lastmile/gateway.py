@@ -9,7 +9,8 @@ import pulumi
 from pulumi_azure_native import apimanagement, managedidentity
 
 from . import naming
-from .azure_rules import check_capacity, check_location
+from .azure_rules import (ACKNOWLEDGE_TRUSTED_SERVICE_RETIREMENT, CLIENT_CERTIFICATE_TIERS, DISABLE_OVER_PRIVILEGED_ACCESS,
+                          check_capacity, check_location)
 from .errors import LastMileError
 from .network import PRIVATE_DNS_ZONES, PrivateLinkRef, VirtualNetworkArgs, check_network_tier, check_virtual_network, virtual_network
 
@@ -37,6 +38,8 @@ class Sku(str, Enum):
     """Basic v2, 1-10 units."""
     STANDARD_V2 = "StandardV2"
     """Standard v2, 1-10 units."""
+    PREMIUM_V2 = "PremiumV2"
+    """Premium v2, 1-30 units."""
 
 
 class CacheKind(str, Enum):
@@ -165,6 +168,16 @@ def check_external_cache(cache: object, key: str = "external_cache") -> Optional
     return {"connection_string": connection, "use_from_location": location, "redis_resource_id": resource_id}
 
 
+def without_client_certificate(args: pulumi.ResourceTransformationArgs) -> Optional[pulumi.ResourceTransformationResult]:
+    """Leave ``enableClientCertificate`` out of an API Management service's inputs. azure-native's SDK fills in
+    ``false``, which Azure refuses on the tiers the property is not meant for (``azure_rules.CLIENT_CERTIFICATE_TIERS``);
+    left out, Azure's default applies: no client certificate required, which is what ``false`` says."""
+    if args.type_ != "azure-native:apimanagement:ApiManagementService":
+        return None
+    props = {key: value for key, value in dict(args.props).items() if key != "enable_client_certificate"}
+    return pulumi.ResourceTransformationResult(props, args.opts)
+
+
 def _validate(name: str, args: GatewayArgs) -> dict:
     naming.COMPONENT_NAME.check("Gateway name", name)
     if not isinstance(args, dict):
@@ -254,6 +267,9 @@ class Gateway(pulumi.ComponentResource):
             # injection in external mode; on StandardV2 the only value outbound integration takes).
             network_args = {"virtual_network_type": apimanagement.VirtualNetworkType.EXTERNAL,
                             "virtual_network_configuration": {"subnet_resource_id": subnet_id}}
+        if v["sku"] in ACKNOWLEDGE_TRUSTED_SERVICE_RETIREMENT:
+            # The gateway reaches backends by network line of sight, never as a "trusted service" (retired 2026-03-15).
+            network_args["custom_properties"] = {DISABLE_OVER_PRIVILEGED_ACCESS: "True"}
         service = apimanagement.ApiManagementService(
             f"{name}-apim",
             service_name=service_name,
@@ -263,7 +279,8 @@ class Gateway(pulumi.ComponentResource):
             publisher_name=args["publisher_name"],
             sku={"name": v["sku"], "capacity": v["capacity"]},
             identity=service_identity,
-            opts=stateful,
+            opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(
+                transformations=[] if v["sku"] in CLIENT_CERTIFICATE_TIERS else [without_client_certificate])),
             **network_args,
         )
 

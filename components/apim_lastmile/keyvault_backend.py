@@ -13,10 +13,11 @@ import pulumi
 import pulumi_azuread as azuread
 import pulumi_random as random
 import pulumiverse_time as time
-from pulumi_azure_native import apimanagement, authorization, keyvault
+from pulumi_azure_native import apimanagement, authorization
 
-from . import naming, policy
-from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
+from . import keyvault_api, naming, policy
+from .api import Operation, check_api_path, check_backend_basics, check_operations, count_on_gateway, publish_api
+from .azure_rules import NAMED_VALUES_PER_SERVICE
 from .errors import LastMileError
 from .gateway import GatewayRef, gateway_cache
 from .roles import BUILT_IN_ROLES, assign
@@ -125,7 +126,9 @@ def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
     if isinstance(retention, bool) or not isinstance(retention, int) or not 7 <= retention <= 90:
         raise LastMileError("soft_delete_retention_days", retention, "Key Vault keeps deleted secrets 7 to 90 days")
     operations = check_operations(args.get("operations"))
-    api_path = check_api_path(args.get("api_path"), gateway, name)
+    api_path = check_api_path(args.get("api_path"), gateway, name, operations=operations)
+    # username + password (named-value) or username + vault URL + secret name (send-request)
+    count_on_gateway(gateway, "named values", name, 2 if delivery == "named-value" else 3, NAMED_VALUES_PER_SERVICE, "delivery")
     return {
         "gateway": gateway, "vault_name": vault_name, "vault_rg": vault_rg, "secret_name": secret_name,
         "secret_value": secret_value, "rotation": rotation, "delivery": delivery, "cache_seconds": cache_seconds,
@@ -261,8 +264,8 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
         # 1. The vault: adopted, or new with RBAC, purge protection and soft delete.
         if v["vault_name"]:
             vault_rg = v["vault_rg"] or rg
-            existing = keyvault.get_vault_output(vault_name=v["vault_name"], resource_group_name=vault_rg, opts=pulumi.InvokeOutputOptions(parent=self))
-            vault_name, vault_uri = pulumi.Output.from_input(v["vault_name"]), existing.properties.vault_uri
+            existing = keyvault_api.get_vault_output(v["vault_name"], vault_rg, opts=pulumi.InvokeOutputOptions(parent=self))
+            vault_name, vault_uri = pulumi.Output.from_input(v["vault_name"]), existing.apply(lambda r: r["properties"]["vaultUri"])
             # Deleting a secret is a Key Vault data-plane call made with the deployer's own credentials
             # (pulumi/pulumi-azure-native#2374): on an RBAC vault that needs a data-plane role, or `pulumi destroy` and
             # any replacement of the secret fail with 403 ForbiddenByRbac. The deployer gets Key Vault Secrets Officer
@@ -272,29 +275,32 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
                 principal_id=client.object_id,
                 principal_type=deployer_principal_type(client.object_id, self),
                 role_guid=BUILT_IN_ROLES["Key Vault Secrets Officer"],
-                scope=existing.id,
+                scope=existing.apply(lambda r: r["id"]),
                 description=f"{name}: the deployer may delete the secret it manages (Key Vault deletes are data-plane calls)",
                 parent=self,
             )])
         else:
             vault_rg = rg
-            vault = keyvault.Vault(
+            # At API 2026-02-01 (every earlier control-plane version retires on 2027-02-27: keyvault_api.py).
+            vault = keyvault_api.Vault(
                 f"{name}-vault",
                 vault_name=pulumi.Output.concat(vault_name_prefix(name), naming.unique_suffix(
                     name, self, keepers={"resourceGroup": rg, "location": args.get("location")})),
                 resource_group_name=rg,
                 location=args.get("location"),
                 properties={
-                    "tenant_id": client.tenant_id,
-                    "sku": {"family": keyvault.SkuFamily.A, "name": keyvault.SkuName.STANDARD},
-                    "enable_rbac_authorization": True,
-                    "enable_purge_protection": True,
-                    "enable_soft_delete": True,
-                    "soft_delete_retention_in_days": v["retention"],
+                    "tenantId": client.tenant_id,
+                    "sku": {"family": "A", "name": "standard"},
+                    # Written out although 2026-02-01 makes RBAC the default for new vaults: an update must not
+                    # depend on a default.
+                    "enableRbacAuthorization": True,
+                    "enablePurgeProtection": True,
+                    "enableSoftDelete": True,
+                    "softDeleteRetentionInDays": v["retention"],
                 },
-                opts=stateful,
+                opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="azure-native:keyvault:Vault")])),
             )
-            vault_name, vault_uri = vault.name, vault.properties.vault_uri
+            vault_name, vault_uri = vault.name, vault.properties.apply(lambda p: p["vaultUri"])
             # Retained: deleting a secret is a data-plane call with the deployer's credentials, which fails on this RBAC
             # vault without a data-plane role (pulumi/pulumi-azure-native#2374); the vault's own deletion takes the
             # secret along, and a new vault name (the suffix) means no soft-deleted secret is ever in the way.
@@ -309,13 +315,13 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
                 f"{name}-password", length=32, special=True, override_special="!#%*-_=+.:", min_lower=2, min_upper=2,
                 min_numeric=2, min_special=2, keepers={"rotation": v["rotation"]}, opts=stateful,
             ).result)
-        secret = keyvault.Secret(
+        secret = keyvault_api.Secret(
             f"{name}-secret",
             vault_name=vault_name,
             resource_group_name=vault_rg,
             secret_name=v["secret_name"],
             properties={"value": value},
-            opts=secret_opts,
+            opts=pulumi.ResourceOptions.merge(secret_opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="azure-native:keyvault:Secret")])),
         )
 
         # 3. Least privilege: read this one secret, nothing else.
@@ -333,8 +339,8 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
         # A URI is no secret. The named value points at the current version: the `up` that rotates the password
         # writes a new version and, in the same deployment, the named value that names it, so APIM switches at once
         # (a versionless reference would be refreshed only within four hours, while the backend wants the new one).
-        secret_uri = pulumi.Output.unsecret(secret.properties.apply(lambda p: p.secret_uri))
-        version_uri = pulumi.Output.unsecret(secret.properties.apply(lambda p: p.secret_uri_with_version))
+        secret_uri = pulumi.Output.unsecret(secret.properties.apply(lambda p: p["secretUri"]))
+        version_uri = pulumi.Output.unsecret(secret.properties.apply(lambda p: p["secretUriWithVersion"]))
         named = [apimanagement.NamedValue(f"{name}-nv-username", named_value_id=nv["username"], display_name=nv["username"],
                                           value=v["username"], secret=False, opts=child, **apim)]
         self.named_value_id = None

@@ -223,6 +223,14 @@ class _Claims:
                                            "(APIM compares them case-insensitively)")
         claims[path.lower()] = owner
 
+    def tally(self, scope: Any, owner: str, count: int) -> int:
+        """Record ``count`` things ``owner`` adds within ``scope`` in this program run; the total of every owner."""
+        from pulumi.runtime.settings import SETTINGS
+
+        counts = self._claims.setdefault((id(SETTINGS.monitor), ("tally", scope)), {})
+        counts[owner] = count  # type: ignore[assignment]
+        return sum(counts.values())  # type: ignore[arg-type]
+
 
 CLAIMS = _Claims()
 

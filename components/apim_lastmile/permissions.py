@@ -14,6 +14,11 @@ from dataclasses import dataclass
 
 from .roles import role_name
 
+#: What a custom deployer role needs besides the write actions to follow APIM's asynchronous operations
+#: (the action Microsoft.ApiManagement/service/tenant/operationResults/read in Azure's resource provider operations:
+#: learn.microsoft.com/azure/role-based-access-control/permissions/integration; the built-in API Management Service
+#: Contributor and Operator roles hold it through Microsoft.ApiManagement/service/*/read).
+APIM_ASYNC_READ = "Microsoft.ApiManagement/service/tenant/*/read"
 _AZUREAD_APPS = ("applicationRegistration", "applicationIdentifierUri", "applicationAppRole", "servicePrincipal")
 
 
@@ -34,11 +39,19 @@ def requirements(registrations) -> list[Requirement]:
         found.append(Requirement("subscription", "Contributor (or create the group beforehand and hold Contributor on it)",
                                  f"the program creates resource group {group}"))
     groups = sorted({r.plain_inputs["resourceGroupName"] for r in registrations
-                     if r.custom and r.type.startswith("azure-native:") and isinstance(r.plain_inputs.get("resourceGroupName"), str)}
+                     if r.custom and r.type.split(":")[0].startswith("azure-native") and isinstance(r.plain_inputs.get("resourceGroupName"), str)}
                     - groups_created)
     for group in groups:
         found.append(Requirement(f"resource group {group}", "Contributor", "creates and updates the resources there"))
     found += _network_requirements(registrations, set(groups) | {g for g in groups_created if g})
+    services = sorted({r.plain_inputs.get("resourceGroupName") for r in registrations
+                       if r.custom and r.type.split(":")[0].startswith("azure-native") and r.type.split(":")[1] == "apimanagement"
+                       and isinstance(r.plain_inputs.get("resourceGroupName"), str)})
+    for group in services:
+        found.append(Requirement(
+            f"resource group {group}", f"with a custom role instead of Contributor: also {APIM_ASYNC_READ}",
+            "ARM follows API Management's long-running operations through service/tenant/operationResults, which a "
+            "custom role listing only write actions cannot read, so the deployment fails after the write succeeds"))
     grants: dict[str, set[str]] = {}
     for r in registrations:
         if r.type == "azure-native:authorization:RoleAssignment":

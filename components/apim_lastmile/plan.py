@@ -23,6 +23,8 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
+from . import keyvault_api
+
 SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"
 TENANT_ID = "00000000-0000-4000-8000-00000000000a"
 SECRET_MASK = "[secret]"
@@ -129,11 +131,11 @@ class LastMileMocks(pulumi_mocks.Mocks):
             identity = dict(inputs.get("identity") or {})
             identity.update(principalId=guid("principal"), tenantId=TENANT_ID)
             outputs.update(identity=identity, defaultHostName=f"{azure_name}.azurewebsites.net")
-        elif typ == "azure-native:keyvault:Vault":
+        elif typ in ("azure-native:keyvault:Vault", keyvault_api.VAULT):
             props = dict(inputs.get("properties") or {})
             props["vaultUri"] = f"https://{azure_name}.vault.azure.net/"
             outputs["properties"] = props
-        elif typ == "azure-native:keyvault:Secret":
+        elif typ in ("azure-native:keyvault:Secret", keyvault_api.SECRET):
             vault = inputs.get("vaultName", "vault")
             props = {k: v for k, v in (inputs.get("properties") or {}).items() if k != "value"}
             props["secretUri"] = f"https://{vault}.vault.azure.net/secrets/{azure_name}"
@@ -182,7 +184,7 @@ class LastMileMocks(pulumi_mocks.Mocks):
             return {"clientIds": found, "objectIds": [fake_guid("sp", c) for c in found], "servicePrincipals": [
                 {"clientId": c, "objectId": fake_guid("sp", c), "displayName": f"app {c}",
                  "appRoleAssignmentRequired": self.directory.get(c, {}).get("assignment_required", False)} for c in found]}
-        if args.token == "azure-native:keyvault:getVault":
+        if args.token in ("azure-native:keyvault:getVault", keyvault_api.GET_VAULT):
             name = args.args.get("vaultName", "vault")
             rg = args.args.get("resourceGroupName", "rg")
             return {
@@ -312,6 +314,11 @@ def run(program: Callable[[], Any], *, project: str = "apim-lastmile", stack: st
     mocks = mocks or LastMileMocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    # Each run is a deployment of its own; Pulumi's MockSettings leave the package reference cache shared between runs,
+    # so Key Vault's parameterized package would be registered with the first run's monitor only.
+    from pulumi.runtime.settings import SETTINGS
+
+    SETTINGS.package_refs = {}
     root = pulumi.runtime.get_root_resource()
     resolved: dict[str, Any] = {}
 
