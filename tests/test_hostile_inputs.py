@@ -214,7 +214,7 @@ PYTHON_CASES = [
     (lambda: Gateway("edge", {**GW, "protect": None}), "protect", "True or False"),
     (lambda: Gateway("edge", {**GW, "user_assigned_identity": "false"}), "user_assigned_identity", "True or False"),
     (lambda: Gateway("edge", {**GW, "capacity": "2", "sku": "BasicV2"}), "capacity", "takes 1 to 10 units"),
-    (lambda: Gateway("edge", {**GW, "sku": "Premium", "capacity": 32}), "capacity", "1 to 31"),
+    (lambda: Gateway("edge", {**GW, "sku": "Premium", "capacity": 13}), "capacity", "1 to 12"),
     (lambda: Gateway("edge", {**GW, "location": 5}), "location", "Azure region"),
     (lambda: Gateway("edge", {**GW, "location": "mars"}), "location", "Azure region"),
     (lambda: Gateway("edge", {**GW, "location": "usgovvirginia"}), "location", "sovereign"),

@@ -172,7 +172,7 @@ def test_a_gateway_exported_by_one_stack_is_a_gateway_ref_in_another():
     exported = plan_stack("prod", REPO).outputs["gateway"]
     assert set(exported) == {"serviceName", "resourceGroupName", "principalId", "identityClientId", "identityType", "gatewayUrl", "sku", "cache",
                              "outboundIps", "privateLink"}
-    assert set(exported["privateLink"]) == {"subnetId", "location", "dnsZoneIds"}
+    assert set(exported["privateLink"]) == {"subnetId", "location", "dnsZoneIds", "endpointCapacity"}
 
     def consumer():
         ref = gateway_ref_from_stack(pulumi.StackReference("platform/lastmile/prod"), sku=exported["sku"])
@@ -192,11 +192,14 @@ def test_a_stack_reference_without_the_tier_cannot_take_send_request():
     import pulumi
 
     from apim_lastmile import KeyVaultSecretBackend, LastMileError, gateway_ref_from_stack
+    from apim_lastmile.plan import LastMileMocks
 
+    exported = {"serviceName": "apim-platform", "resourceGroupName": "rg-platform", "principalId": "11111111-1111-4111-8111-111111111111"}
     with pytest.raises(LastMileError, match="does not say whether the gateway has a cache"):
         run(lambda: KeyVaultSecretBackend("team", {"gateway": gateway_ref_from_stack(pulumi.StackReference("platform/lastmile/prod")),
                                                    "resource_group_name": "rg", "api_path": "team", "backend_url": "https://team.contoso.com",
-                                                   "username": "svc", "delivery": "send-request"}))
+                                                   "username": "svc", "delivery": "send-request"}),
+            mocks=LastMileMocks(stacks={"platform/lastmile/prod": {"gateway": exported}}))
 
 
 PRIVATE_LINK = {"subnet_id": "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg/providers/Microsoft.Network/"

@@ -117,21 +117,26 @@ def test_premium_v2_integrates_a_delegated_subnet_and_its_functions_default_to_p
 # ---- service limits ------------------------------------------------------------------------------------------
 
 def test_operations_per_service_are_counted_across_the_programs_apis():
-    many = [{"method": "GET", "url_template": f"/r{i}"} for i in range(100)]
+    from apim_lastmile.api import count_on_gateway
 
-    def body(count):
-        def program():
-            for i in range(count):
-                SecuredFunctionBackend(f"api{i}", {"gateway": {**REF, "sku": "Consumption"}, "resource_group_name": "rg",
-                                                   "api_path": f"api{i}", "operations": many, "network": "identity-only"})
-        return program
     limit = OPERATIONS_PER_SERVICE["Consumption"]
+    ref = {**REF, "sku": "Consumption"}
+    ops = [{"method": "GET", "url_template": f"/r{i}"} for i in range(60)]
+
+    def body(already):
+        def program():
+            count_on_gateway(ref, "API operations", "earlier", already, OPERATIONS_PER_SERVICE, "operations")
+            SecuredFunctionBackend("orders", {"gateway": ref, "resource_group_name": "rg", "api_path": "orders",
+                                              "operations": ops, "network": "identity-only"})
+            SecuredFunctionBackend("stock", {"gateway": ref, "resource_group_name": "rg", "api_path": "stock",
+                                             "operations": ops, "network": "identity-only"})
+        return program
+    run(body(limit - 120))  # exactly at the limit
     with pytest.raises(LastMileError) as err:
-        plan_run(body(limit // 100 + 1))
-    assert str(err.value).startswith(f"operations: got '{limit + 100} API operations on the gateway'")
+        plan_run(body(limit - 119))
+    assert str(err.value).startswith(f"operations: got '{limit + 1} API operations on the gateway'")
     assert f"the Consumption tier allows at most {limit} API operations per service" in str(err.value)
-    names = {r.name for r in registered()}
-    assert f"api{limit // 100}-api" not in names and not any(n.startswith(f"api{limit // 100}-") for n in names)
+    assert not any(r.name.startswith("stock") for r in registered())
 
 
 # ---- Key Vault at 2026-02-01 -----------------------------------------------------------------------------------

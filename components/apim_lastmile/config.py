@@ -23,7 +23,7 @@ from pydantic.alias_generators import to_camel
 from . import audiences, naming
 from .api import check_operations
 from .entra_backend import check_backend_url, check_headers, check_role_assignments
-from .errors import ConfigError, LastMileError
+from .errors import NOT_SHOWN, ConfigError, LastMileError, Shown
 from .function_backend import RUNTIMES, check_runtime_version
 from .azure_rules import check_location, did_you_mean
 from .gateway import SKUS
@@ -387,7 +387,17 @@ def _check_components(env: EnvironmentConfig, project: str) -> None:
     if env.gateway.external_cache is not None:
         ref["cache"] = "external"
     if env.gateway.virtual_network is not None:
-        ref["private_link"] = {"subnet_id": _CHECK_SUBNET, "location": "westeurope", "dns_zone_ids": {}}
+        from .network import PRIVATE_DNS_ZONES, check_virtual_network, subnet_capacity
+
+        try:
+            network = check_virtual_network(env.gateway_args().get("virtual_network"), env.gateway.sku)
+        except LastMileError:
+            network = None  # the gateway's own check below reports it at its key
+        zones = {group: _CHECK_SUBNET.split("/providers/")[0] + f"/providers/Microsoft.Network/privateDnsZones/{zone}"
+                 for group, zone in PRIVATE_DNS_ZONES.items()}
+        ref["private_link"] = {"subnet_id": _CHECK_SUBNET, "location": "westeurope", "dns_zone_ids": zones}
+        if network is not None:  # as Gateway.ref carries it, so the endpoints are counted here too
+            ref["private_link"]["endpoint_capacity"] = subnet_capacity(network["endpoint_subnet"])
     checks: list[tuple[str, Any]] = [("gateway", lambda: gateway(env.gateway.name, env.gateway_args()))]
     for i, b in enumerate(env.function_backends):
         checks.append((f"functionBackends[{i}]", lambda b=b: function(b.name, {"gateway": ref, "resource_group_name": "rg", **b.args()})))
@@ -498,7 +508,7 @@ def parse(values: dict[str, Any], project: str = "apim-lastmile") -> Environment
     values = {k: v for k, v in values.items() if k not in referenced or k in PROJECT_KEYS}
     unknown = sorted(set(values) - set(PROJECT_KEYS))
     if unknown:
-        raise ConfigError(f"{project}:{unknown[0]}", values[unknown[0]],
+        raise ConfigError(f"{project}:{unknown[0]}", Shown(NOT_SHOWN),
                           f"unknown config key{did_you_mean(unknown[0], PROJECT_KEYS)}; known keys: {', '.join(PROJECT_KEYS)}")
     try:
         env = EnvironmentConfig.model_validate(values)
@@ -508,6 +518,8 @@ def parse(values: dict[str, Any], project: str = "apim-lastmile") -> Environment
         first = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
         original = (first.get("ctx") or {}).get("error")
         value = original.value if isinstance(original, LastMileError) else first.get("input")
+        if first.get("type") == "extra_forbidden":
+            value = Shown(NOT_SHOWN)  # a misspelt key may hold a secret: reported by name, never by value
         loc = tuple(first.get("loc") or ("config",))
         if isinstance(original, LastMileError) and isinstance(loc[-1], int):
             # A whole-entry check: its own key (e.g. roleAssignments[0].role) says where inside the entry.

@@ -6,6 +6,7 @@ Every error is a ``ValueError`` so callers that already guard configuration with
 
 from __future__ import annotations
 
+import re
 import reprlib
 from typing import Any
 
@@ -25,6 +26,29 @@ class Shown(str):
         return str(self)
 
 
+#: What a credential looks like inside any value an error would show: ``name=value`` pairs of connection strings and
+#: query strings (Redis ``password=``, storage ``AccountKey=``, Service Bus ``SharedAccessKey=``, SAS ``sig=``, ``code=``
+#: of a function URL, ``api-key=``...), a JWT, a ``Bearer`` token, and user info in a URL.
+_CREDENTIALS = (
+    (re.compile(r"(?i)\b(password|pwd|passwd|accountkey|sharedaccesskey|sharedaccesssignature|sig|code|key|apikey|api-key|"
+                r"api_key|secret|client_secret|token|access_token|subscription-key)(\s*[=:]\s*)([^;&,\s'\"]+)"), r"\1\2***"),
+    (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "<JWT hidden>"),
+    (re.compile(r"(?i)\b(bearer|basic|sharedkey|sharedaccesssignature)\s+[A-Za-z0-9._~+/=:-]{8,}"), r"\1 ***"),
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/\s@'\"]+@"), r"\1***@"),
+)
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` with everything shaped like a credential replaced by ``***`` (errors never echo one)."""
+    for pattern, replacement in _CREDENTIALS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+#: Shown instead of a value that was not asked for: an unknown or misspelt key's value may be anything, a secret too.
+NOT_SHOWN = "<value not shown: unknown key>"
+
+
 def _text(value: Any) -> str:
     if type(value).__name__ == "Output" and type(value).__module__.startswith("pulumi"):
         return "<an Output: a value known only at deploy time>"
@@ -40,7 +64,7 @@ def show(value: Any) -> str:
     """How a value appears in an error: its repr, cut to :data:`MAX_SHOWN` characters (a string says its length; a
     list or mapping is shown bounded, never walked whole); an Output (known only at deploy time) as ``<an Output>``
     rather than ``<pulumi.output.Output object at 0x...>``."""
-    text = _text(value)
+    text = mask_credentials(_text(value))
     if len(text) <= MAX_SHOWN:
         return text
     suffix = f"... ({len(text)} chars)"
@@ -49,7 +73,7 @@ def show(value: Any) -> str:
 
 def cut(value: Any) -> Any:
     """``value`` itself when it shows whole, else its cut form: an error then keeps no long value (or secret) at all."""
-    return value if len(_text(value)) <= MAX_SHOWN else Shown(show(value))
+    return value if len(_text(value)) <= MAX_SHOWN and mask_credentials(_text(value)) == _text(value) else Shown(show(value))
 
 
 class LastMileError(ValueError):

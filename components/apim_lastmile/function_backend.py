@@ -17,7 +17,7 @@ from . import flex, naming, policy
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
-from .network import DENY_ALL, NetworkMode, access_restrictions, check_ranges, choose_mode, private_endpoint
+from .network import DENY_ALL, NetworkMode, access_restrictions, check_ranges, choose_mode, count_endpoints, private_endpoint
 from .roles import BUILT_IN_ROLES, assign
 from .storage import keyless_account_args
 
@@ -121,6 +121,8 @@ def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
                             + (": the SCM site has no public access either, deploy from inside the gateway's network)"
                                if network == NetworkMode.PRIVATE.value else ")"))
     api_path = check_api_path(args.get("api_path"), gateway, name, operations=operations)
+    if network == NetworkMode.PRIVATE.value:
+        count_endpoints(gateway, name, 1)
     return {
         "network": network, "deployment_ranges": deployment_ranges,
         "gateway": gateway, "client_id": client_id, "app_name": app_name, "runtime": runtime,

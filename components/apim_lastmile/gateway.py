@@ -9,8 +9,8 @@ import pulumi
 from pulumi_azure_native import apimanagement, managedidentity
 
 from . import naming
-from .azure_rules import (ACKNOWLEDGE_TRUSTED_SERVICE_RETIREMENT, CLIENT_CERTIFICATE_TIERS, DISABLE_OVER_PRIVILEGED_ACCESS,
-                          check_capacity, check_location)
+from .azure_rules import (ACKNOWLEDGE_TRUSTED_SERVICE_RETIREMENT, CLIENT_CERTIFICATE_TIERS, DEDICATED_OUTBOUND_IPS,
+                          DISABLE_OVER_PRIVILEGED_ACCESS, check_capacity, check_location)
 from .errors import LastMileError
 from .network import PRIVATE_DNS_ZONES, PrivateLinkRef, VirtualNetworkArgs, check_network_tier, check_virtual_network, virtual_network
 
@@ -31,7 +31,7 @@ class Sku(str, Enum):
     STANDARD = "Standard"
     """Classic Standard, 1-4 units."""
     PREMIUM = "Premium"
-    """Classic Premium, 1-31 units per region."""
+    """Classic Premium, 1-12 units per region."""
     ISOLATED = "Isolated"
     """Classic Isolated (App Service Environment)."""
     BASIC_V2 = "BasicV2"
@@ -162,6 +162,8 @@ def check_external_cache(cache: object, key: str = "external_cache") -> Optional
     location = cache.get("use_from_location", "default")
     if not isinstance(location, str) or not re.fullmatch(r"[a-z0-9]{1,80}", location):
         raise LastMileError(f"{key}.use_from_location", location, "expected 'default' or an Azure region name such as westeurope")
+    if location != "default":
+        check_location(f"{key}.use_from_location", location)
     resource_id = cache.get("redis_resource_id")
     if resource_id is not None:
         naming.check_resource_id(f"{key}.redis_resource_id", resource_id)
@@ -204,9 +206,18 @@ def _validate(name: str, args: GatewayArgs) -> dict:
     if service_name is None:
         naming.check_prefix_fits(naming.APIM_SERVICE, "Gateway name", f"apim-{name}-")
     uai = args.get("user_assigned_identity", False)
+    virtual = check_virtual_network(args.get("virtual_network"), sku)
+    # Program-wide: APIM service names are global (<name>.azure-api.net), and a gateway with a network creates the
+    # privatelink zones in its group, where a second one of the same name cannot be.
+    if service_name is not None:
+        naming.CLAIMS.claim("apim services", service_name, name, "service_name", what="API Management service name")
+    if virtual is not None and isinstance(args["resource_group_name"], str):
+        for zone in virtual["zones"]:
+            naming.CLAIMS.claim(("private DNS zones", args["resource_group_name"].lower()), PRIVATE_DNS_ZONES[zone], name,
+                                "virtual_network", what="private DNS zone")
     return {"sku": sku, "capacity": capacity, "service_name": service_name, "uai": uai, "protect": args.get("protect", False),
             "external_cache": check_external_cache(args.get("external_cache")),
-            "virtual_network": check_virtual_network(args.get("virtual_network"), sku)}
+            "virtual_network": virtual}
 
 
 class Gateway(pulumi.ComponentResource):
@@ -357,6 +368,8 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
     """Validate a :class:`GatewayRef` eagerly; known string values are checked, Outputs pass through."""
     if not isinstance(gateway, dict):
         raise LastMileError(key, gateway, "expected a GatewayRef: Gateway(...).ref or a dict with service_name, resource_group_name, principal_id")
+    # A misspelt field (outbound_ip, privatelink, Sku) would leave the backend in a weaker network mode without a word.
+    naming.check_known_keys(gateway, GatewayRef, f"{key}.")
     for field in ("service_name", "resource_group_name", "principal_id"):
         if gateway.get(field) in (None, ""):
             raise LastMileError(f"{key}.{field}", gateway.get(field), f"a GatewayRef needs {field}")
@@ -384,6 +397,8 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
     url = gateway.get("gateway_url")
     if isinstance(url, str):
         naming.check_https_url(f"{key}.gateway_url", url)
+    elif url is not None and not isinstance(url, pulumi.Output):
+        raise LastMileError(f"{key}.gateway_url", url, "expected the gateway's https:// URL")
     sku, cache = naming.plain(gateway.get("sku")), naming.plain(gateway.get("cache"))
     if sku is not None and (not isinstance(sku, str) or sku not in SKUS):
         raise LastMileError(f"{key}.sku", sku, f"expected one of {', '.join(SKUS)}")
@@ -391,8 +406,57 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
         raise LastMileError(f"{key}.cache", cache, f"expected one of {', '.join(CACHE_KINDS)}")
     if cache == "internal" and sku in NO_BUILT_IN_CACHE:
         raise LastMileError(f"{key}.cache", cache, f"the {sku} tier has no built-in cache: say 'external' (with an external cache) or 'none'")
+    if isinstance(gateway["principal_id"], str) and isinstance(client_id, str) and client_id.lower() == gateway["principal_id"].lower():
+        raise LastMileError(f"{key}.identity_client_id", client_id, "the client id of an identity is not its principal (object) id: "
+                                                                    "read both from the identity (principalId, clientId)")
+    check_outbound_ips(gateway.get("outbound_ips"), sku, f"{key}.outbound_ips")
+    if gateway.get("private_link") is not None and sku is None:
+        raise LastMileError(f"{key}.sku", None, "a ref with a private_link must say the gateway's tier (sku): without it no "
+                                                "backend could be made private, and it would silently stay identity-only")
     check_private_link(gateway.get("private_link"), sku, f"{key}.private_link")
     return gateway  # type: ignore[return-value]
+
+
+#: App Service takes at most 512 access restriction rules per site (learn.microsoft.com/azure/app-service/
+#: app-service-ip-restrictions: "You can add up to 512 rules").
+MAX_ACCESS_RULES = 512
+
+
+#: Addresses a gateway's public address cannot be: private, shared (CGNAT), loopback, link-local (the instance metadata
+#: service among them), unspecified, multicast and reserved ranges (RFC 6890). Documentation ranges stay allowed.
+_NOT_THE_GATEWAYS = tuple(__import__("ipaddress").ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16",
+    "224.0.0.0/4", "240.0.0.0/4", "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8"))
+
+
+def check_outbound_ips(ips: object, sku: Optional[str], key: str = "gateway.outbound_ips") -> None:
+    """The gateway's own public addresses: a list of single public IP addresses (an Output passes through), only on a
+    tier that has them; a range, a private or special address, or a string where the list belongs would open the
+    function to more than the gateway."""
+    import ipaddress
+
+    if ips is None or isinstance(ips, pulumi.Output):
+        return
+    if isinstance(ips, (str, bytes)) or not isinstance(ips, (list, tuple)):
+        raise LastMileError(key, ips, "expected a list of the gateway's public IP addresses, such as ['203.0.113.10']")
+    if ips and sku is None:
+        raise LastMileError(f"{key[: key.rfind('.')]}.sku" if "." in key else "sku", None,
+                            "a ref with outbound_ips must say the gateway's tier (sku), so the network mode is chosen from it")
+    if ips and sku not in DEDICATED_OUTBOUND_IPS:
+        raise LastMileError(key, ips, f"the {sku} tier has no public IP addresses of its own; only "
+                                      f"{', '.join(sorted(DEDICATED_OUTBOUND_IPS))} do")
+    if len(ips) > MAX_ACCESS_RULES:
+        raise LastMileError(key, f"{len(ips)} addresses", f"App Service takes at most {MAX_ACCESS_RULES} access restriction rules")
+    for index, ip in enumerate(ips):
+        try:
+            address = ipaddress.ip_address(ip) if isinstance(ip, str) else None
+        except ValueError:
+            address = None
+        if address is None:
+            raise LastMileError(f"{key}[{index}]", ip, "expected one public IP address (no range): the gateway's own address")
+        if any(address in net for net in _NOT_THE_GATEWAYS if net.version == address.version):
+            raise LastMileError(f"{key}[{index}]", ip, "expected a public address: a private, loopback, link-local or reserved "
+                                                       "one is not the gateway's")
 
 
 def check_private_link(link: object, sku: Optional[str], key: str = "gateway.private_link") -> None:
@@ -403,10 +467,10 @@ def check_private_link(link: object, sku: Optional[str], key: str = "gateway.pri
         raise LastMileError(key, link, "expected a PrivateLinkRef: {'subnet_id': ..., 'location': ..., 'dns_zone_ids': {'sites': ...}}")
     naming.check_known_keys(link, PrivateLinkRef, f"{key}.")
     for field in ("subnet_id", "dns_zone_ids"):
-        if link.get(field) in (None, ""):
+        if link.get(field) in (None, "", {}):
             raise LastMileError(f"{key}.{field}", link.get(field), f"a PrivateLinkRef needs {field}")
     if isinstance(link["subnet_id"], str):
-        naming.check_resource_id(f"{key}.subnet_id", link["subnet_id"])
+        naming.check_resource_id(f"{key}.subnet_id", link["subnet_id"], "Microsoft.Network/virtualNetworks/subnets")
     if isinstance(link.get("location"), str):
         check_location(f"{key}.location", link["location"])
     if isinstance(link["dns_zone_ids"], dict):
@@ -414,7 +478,14 @@ def check_private_link(link: object, sku: Optional[str], key: str = "gateway.pri
             if group not in PRIVATE_DNS_ZONES:
                 raise LastMileError(f"{key}.dns_zone_ids.{group}", zone_id, f"expected keys among {', '.join(PRIVATE_DNS_ZONES)}")
             if isinstance(zone_id, str):
-                naming.check_resource_id(f"{key}.dns_zone_ids.{group}", zone_id)
+                naming.check_resource_id(f"{key}.dns_zone_ids.{group}", zone_id, "Microsoft.Network/privateDnsZones")
+                if zone_id.rsplit("/", 1)[-1].lower() != PRIVATE_DNS_ZONES[group]:
+                    raise LastMileError(f"{key}.dns_zone_ids.{group}", zone_id, f"expected the {PRIVATE_DNS_ZONES[group]} zone for group {group}")
+    elif not isinstance(link["dns_zone_ids"], pulumi.Output):
+        raise LastMileError(f"{key}.dns_zone_ids", link["dns_zone_ids"], "expected {'sites': <private DNS zone id>, ...}")
+    capacity = link.get("endpoint_capacity")
+    if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1):
+        raise LastMileError(f"{key}.endpoint_capacity", capacity, "expected how many private endpoints the subnet holds (a whole number, 1 or more)")
     check_network_tier(key, "<private_link>", sku)
 
 
@@ -428,15 +499,36 @@ def gateway_ref_from_stack(stack: pulumi.StackReference, output: str = "gateway"
     be private); both are checked before anything is registered."""
     exported = stack.get_output(output)
 
-    def field(name: str) -> pulumi.Output:
-        return exported.apply(lambda g: (g or {}).get(name))
+    def checked(g: object) -> dict:
+        """The export, refused at deploy time when it is missing or disagrees with what this consumer stated."""
+        if not isinstance(g, dict):
+            raise LastMileError(f"stack output {output!r}", g, "the referenced stack exports no gateway under this name: check the "
+                                                               "stack name and output (the environment program exports 'gateway')")
+        for name in ("serviceName", "resourceGroupName", "principalId"):
+            if g.get(name) in (None, ""):
+                raise LastMileError(f"stack output {output}.{name}", g.get(name), "the exported gateway lacks it: export Gateway's outputs "
+                                                                                 "with apim_lastmile.exported_ref(gateway)")
+        if sku is not None and g.get("sku") not in (None, sku):
+            raise LastMileError("sku", sku, f"the referenced stack's gateway is {g.get('sku')!r}: state the tier it exports")
+        if virtual_network and not g.get("privateLink"):
+            raise LastMileError("virtual_network", True, "the referenced stack's gateway exports no privateLink (it has no virtual "
+                                                         "network): drop virtual_network=True or give that gateway a network")
+        return g
 
+    exported = exported.apply(checked)
+
+    def field(name: str) -> pulumi.Output:
+        return exported.apply(lambda g: g.get(name))
+
+    service_name = field("serviceName")
+    # Every ref read from this stack's export is the same gateway (API paths and ids are claimed on it once).
+    naming.alias_gateway(service_name, ("stack", getattr(stack, "_name", id(stack)), output))
     ref: GatewayRef = {
-        "service_name": field("serviceName"),
+        "service_name": service_name,
         "resource_group_name": field("resourceGroupName"),
         "principal_id": field("principalId"),
         "identity_client_id": field("identityClientId"),
-        "gateway_url": exported.apply(lambda g: (g or {}).get("gatewayUrl") or f"https://{(g or {}).get('serviceName')}.azure-api.net"),
+        "gateway_url": exported.apply(lambda g: g.get("gatewayUrl") or f"https://{g['serviceName']}.azure-api.net"),
         "outbound_ips": field("outboundIps"),
     }
     if sku is not None:
@@ -460,7 +552,8 @@ def exported_ref(gateway: "Gateway") -> dict:
         out["identityClientId"] = gateway.identity_client_id
     if gateway.private_link is not None:
         out["privateLink"] = gateway.private_link.apply(
-            lambda p: {"subnetId": p["subnet_id"], "location": p["location"], "dnsZoneIds": p["dns_zone_ids"]})
+            lambda p: {"subnetId": p["subnet_id"], "location": p["location"], "dnsZoneIds": p["dns_zone_ids"],
+                       "endpointCapacity": p.get("endpoint_capacity")})
     return out
 
 

@@ -12,7 +12,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_random as random
 
-from .errors import LastMileError
+from .errors import NOT_SHOWN, LastMileError, Shown
 
 SUFFIX_LENGTH = 6
 
@@ -61,8 +61,9 @@ USER_ASSIGNED_IDENTITY = NameRule(
 )
 #: An APIM API path: URL path segments without a leading or trailing slash or spaces.
 API_PATH = NameRule(
-    "API path", r"[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*", 1, 400,
-    "URL path segments of letters, digits, '.', '_', '~' or '-' separated by '/', without a leading '/'",
+    "API path", r"(?!\.\.?(?:/|$))[A-Za-z0-9._~-]+(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._~-]+)*", 1, 400,
+    "URL path segments of letters, digits, '.', '_', '~' or '-' separated by '/', without a leading '/' and without "
+    "'.' or '..' segments (a URL normalises them away, so the API would answer on another path)",
 )
 #: Pulumi logical names of our components also name APIM entities (API, backend ids).
 COMPONENT_NAME = NameRule(
@@ -116,13 +117,27 @@ def scope_level(scope: str) -> str:
     return "resource"
 
 
-def check_resource_id(key: str, value: Any) -> str:
+def check_resource_id(key: str, value: Any, of_type: Optional[str] = None) -> str:
+    """An Azure resource id; with ``of_type`` (``Microsoft.Network/virtualNetworks/subnets``) one of that type."""
     if not isinstance(value, str) or not _RESOURCE_ID.match(value):
         raise LastMileError(
             key, value,
             "expected an Azure resource id such as /subscriptions/<guid>/resourceGroups/<rg>/providers/<namespace>/<type>/<name>",
         )
+    if of_type is not None and resource_type(value).lower() != of_type.lower():
+        raise LastMileError(key, value, f"expected the id of a {of_type}, not of a {resource_type(value) or 'subscription or group'}")
     return value
+
+
+def resource_type(resource_id: str) -> str:
+    """``Microsoft.Network/virtualNetworks/subnets`` for a subnet's id (the last provider's types), ``""`` for a
+    subscription or resource group."""
+    parts = resource_id.strip("/").split("/")
+    lowered = [p.lower() for p in parts]
+    if "providers" not in lowered:
+        return ""
+    rest = parts[len(lowered) - 1 - lowered[::-1].index("providers") + 1:]
+    return "/".join([rest[0], *rest[1::2]]) if rest else ""
 
 
 def camel_path(argument: str) -> str:
@@ -151,7 +166,7 @@ def check_known_keys(args: dict, allowed: Any, key: str = "") -> None:
         if name not in names:
             close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise LastMileError(f"{key}{name}", args[name], f"unknown argument; {hint}known: {', '.join(sorted(names))}")
+            raise LastMileError(f"{key}{name}", Shown(NOT_SHOWN), f"unknown argument; {hint}known: {', '.join(sorted(names))}")
 
 
 def check_bool(args: dict, key: str) -> None:
@@ -219,7 +234,8 @@ class _Claims:
         claims = self._claims.setdefault((run, gateway_key), {})
         other = claims.get(path.lower())
         if other is not None and other != owner:
-            raise LastMileError(key, path, f"{what} {path!r} is already used by {other!r} on this gateway; APIM {what}s must be unique "
+            where = " on this gateway" if what.startswith("API") else " in this program"
+            raise LastMileError(key, path, f"{what} {path!r} is already used by {other!r}{where}; {what}s must be unique "
                                            "(APIM compares them case-insensitively)")
         claims[path.lower()] = owner
 
@@ -235,9 +251,21 @@ class _Claims:
 CLAIMS = _Claims()
 
 
+#: Outputs that name a gateway known by another key (id of the Output -> key): refs read from one stack's export.
+#: The Output is kept with its key, so its id cannot be reused by another object while the entry exists.
+_GATEWAY_ALIASES: dict[int, tuple[Any, Any]] = {}
+
+
+def alias_gateway(service_name: Any, key: Any) -> None:
+    """Make ``service_name`` (an Output) identify the gateway ``key`` names, so two refs to it are one gateway."""
+    _GATEWAY_ALIASES[id(service_name)] = (service_name, key)
+
+
 def gateway_key(service_name: Any) -> Any:
     """A key that identifies a gateway within one program run, whether its name is known or an Output."""
-    return service_name if isinstance(service_name, str) else id(service_name)
+    if isinstance(service_name, str):
+        return service_name.lower()
+    return _GATEWAY_ALIASES.get(id(service_name), (None, id(service_name)))[1]
 
 
 def optional(rule: NameRule, key: str, value: Optional[str]) -> Optional[str]:

@@ -20,6 +20,10 @@ independent layer where the gateway's tier allows it:
 
 import ipaddress
 from enum import Enum
+try:  # Python 3.11+
+    from typing import NotRequired
+except ImportError:  # pragma: no cover
+    from typing_extensions import NotRequired
 from typing import Any, Mapping, Optional, Sequence, TypedDict
 
 import pulumi
@@ -75,6 +79,9 @@ class PrivateLinkRef(TypedDict):
     """The region of that network (a private endpoint lives in its network's region)."""
     dns_zone_ids: pulumi.Input[dict[str, str]]
     """Private link group id (sites, blob, dfs) -> the id of the private DNS zone linked to that network."""
+    endpoint_capacity: NotRequired[int]
+    """How many private endpoints the subnet holds (its addresses less the 5 Azure keeps); Gateway.ref sets it, and
+    the backends of one program are counted against it."""
 
 
 class VirtualNetworkArgs(TypedDict, total=False):
@@ -155,12 +162,17 @@ def choose_mode(requested: Any, gateway: Mapping, adopted_app: bool, key: str = 
 
 
 def check_ranges(ranges: Any, key: str = "deployment_ip_ranges") -> list[str]:
-    """IPv4/IPv6 ranges in CIDR form, none of them open to everyone."""
+    """IPv4/IPv6 ranges in CIDR form without host bits (as everywhere in this library: a range is what it says), at
+    most App Service's rule limit, and together not open to every address (the union is judged, not each range)."""
+    from .gateway import MAX_ACCESS_RULES
+
     if ranges is None:
         return []
     if isinstance(ranges, (str, bytes)) or not isinstance(ranges, Sequence):
         raise LastMileError(key, ranges, "expected a list of CIDR ranges such as 203.0.113.0/28")
-    out = []
+    if len(ranges) > MAX_ACCESS_RULES:
+        raise LastMileError(key, f"{len(ranges)} ranges", f"App Service takes at most {MAX_ACCESS_RULES} access restriction rules")
+    out: list[Any] = []
     for index, value in enumerate(ranges):
         try:
             net = ipaddress.ip_network(value, strict=False) if isinstance(value, str) else None
@@ -168,10 +180,18 @@ def check_ranges(ranges: Any, key: str = "deployment_ip_ranges") -> list[str]:
             net = None
         if net is None:
             raise LastMileError(f"{key}[{index}]", value, "expected a CIDR range such as 203.0.113.0/28")
+        if "/" in value and str(net) != value.strip():
+            raise LastMileError(f"{key}[{index}]", value, f"host bits are set: write {str(net)!r} (the range it means) or a "
+                                                          "single address")
         if net.prefixlen == 0:
             raise LastMileError(f"{key}[{index}]", value, "a range open to every address restricts nothing")
-        out.append(str(net))
-    return out
+        out.append(net)
+    for version in (4, 6):
+        union = list(ipaddress.collapse_addresses(n for n in out if n.version == version))
+        if any(n.prefixlen == 0 for n in union):
+            raise LastMileError(key, [str(n) for n in out if n.version == version],
+                                "together these ranges are open to every address, which restricts nothing")
+    return [str(n) for n in out]
 
 
 def _restrictions(ips: Sequence[str], name: str) -> list[dict]:
@@ -314,11 +334,33 @@ def virtual_network(name: str, parent: pulumi.Resource, rg: pulumi.Input[str], l
         # A zone is of use to the gateway only once its network resolves it.
         zones[group] = pulumi.Output.all(zone.id, link.id).apply(lambda ids: ids[0])
     ref: PrivateLinkRef = {"subnet_id": endpoint_subnet.id, "location": vnet.location,
-                           "dns_zone_ids": pulumi.Output.all(**zones)}
+                           "dns_zone_ids": pulumi.Output.all(**zones),
+                           "endpoint_capacity": subnet_capacity(v["endpoint_subnet"])}
     return gateway_subnet.id, ref
 
 
 # --- private: a backend's endpoint --------------------------------------------------------------------------
+
+#: Azure keeps five addresses of every subnet (learn.microsoft.com/azure/virtual-network/virtual-networks-faq:
+#: "Azure reserves the first four addresses and the last address in each subnet").
+RESERVED_ADDRESSES = 5
+
+
+def subnet_capacity(prefix: str) -> int:
+    """Private endpoints (one address each) a subnet of ``prefix`` can hold."""
+    return ipaddress.ip_network(prefix).num_addresses - RESERVED_ADDRESSES
+
+
+def count_endpoints(gateway: Mapping, owner: str, count: int, key: str = "network") -> None:
+    """Count ``owner``'s private endpoints in the gateway's endpoint subnet within this program run, and refuse more
+    than the subnet holds (known when the ref says ``endpoint_capacity``, as Gateway.ref does)."""
+    link = gateway.get("private_link") or {}
+    total = naming.CLAIMS.tally(("private endpoints", naming.gateway_key(gateway["service_name"])), owner, count)
+    capacity = link.get("endpoint_capacity") if isinstance(link, Mapping) else None
+    if isinstance(capacity, int) and total > capacity:
+        raise LastMileError(key, "private", f"the gateway's endpoint subnet holds {capacity} private endpoints and this program "
+                                            f"needs {total}: give the gateway a larger virtual_network.address_prefix")
+
 
 def private_endpoint(name: str, parent: Optional[pulumi.Resource], rg: pulumi.Input[str], target_id: pulumi.Input[str], group: str,
                      private_link: Mapping) -> pulumi.CustomResource:

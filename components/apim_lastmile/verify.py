@@ -4,11 +4,14 @@ For every secured function in the stack's outputs (``pulumi stack output --json`
 this machine, by the backend's ``network`` mode (absent in stacks deployed before it existed: ``identity-only``):
 
 - ``identity-only``: must get 401 (Easy Auth is on and refuses it).
-- ``gateway-ip`` or ``private``: must not get through the network layer: no connection (the name does not
-  resolve, connection refused or reset, TLS handshake failure, timeout) or 403 (App Service's access restriction
-  or public-access-disabled answer). A 401 means Easy Auth answered, so the function is reachable from the
-  internet: a failure. A refused call (a URL this module will not call) or a malformed answer proves nothing: a
-  failure too, as is a TLS certificate that is not trusted (something answered; this module does not look past it).
+- ``gateway-ip`` or ``private``: must not get through the network layer: no connection (connection refused or
+  reset, TLS handshake failure, timeout) or 403 (App Service's access restriction or public-access-disabled
+  answer). A 401 means Easy Auth answered, so the function is reachable from the internet: a failure. A refused
+  call (a URL this module will not call) or a malformed answer proves nothing: a failure too, as is a TLS
+  certificate that is not trusted (something answered; this module does not look past it). So is a name that does
+  not resolve: a private app's public name (``<app>.azurewebsites.net``) still resolves, to its
+  ``<app>.privatelink.azurewebsites.net`` alias, so a name that does not is a wrong outputs file (a mistyped or
+  deleted host), not proof; nor is a DNS look-up that failed (no answer from the resolver).
 
 And a call through the gateway must succeed (APIM got a token the function accepts). Redirects are not followed:
 a 302 to a login page is a failure, not a pass.
@@ -201,14 +204,29 @@ def url_problem(url: Any) -> Optional[str]:
     return None
 
 
+#: :func:`_no_connection`'s kinds for a name that does not resolve (the resolver says there is no such name, or no
+#: address for it) and for a look-up that failed (no answer from the resolver, or a refusal): neither is proof that
+#: a network layer keeps an outside caller out (:data:`NOT_PROOF`).
+UNRESOLVED = "the name does not resolve"
+LOOKUP_FAILED = "the DNS look-up failed"
+NOT_PROOF = {
+    UNRESOLVED: "the name does not resolve: check the outputs file; a private app's public name still resolves, to "
+                "its privatelink alias",
+    LOOKUP_FAILED: "the DNS look-up failed (no answer from the resolver): nothing was proved; check this machine's DNS "
+                   "and run again",
+}
+_NO_SUCH_NAME = {getattr(socket, n) for n in ("EAI_NONAME", "EAI_NODATA", "EAI_ADDRFAMILY") if hasattr(socket, n)}
+
+
 def _no_connection(exc: BaseException) -> Optional[str]:
-    """The kind of failed connection ``exc`` is, when it is one a network layer gives an outside caller (the name does
-    not resolve, refused, reset, TLS handshake failure, timeout); None for anything else. A certificate that is not
-    trusted is not one: something answered the handshake."""
+    """The kind of failed connection ``exc`` is: the name does not resolve (:data:`UNRESOLVED`), its look-up failed
+    (:data:`LOOKUP_FAILED`), or one a network layer gives an outside caller (refused, reset, TLS handshake failure,
+    timeout); None for anything else. A certificate that is not trusted is not one: something answered the
+    handshake. Which kinds prove a network layer is :func:`_direct`'s call (:data:`NOT_PROOF`)."""
     if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
         exc = exc.reason if isinstance(exc.reason, BaseException) else exc
     if isinstance(exc, socket.gaierror):
-        return "the name does not resolve"
+        return UNRESOLVED if exc.errno in _NO_SUCH_NAME else LOOKUP_FAILED
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, (ConnectionResetError, ConnectionAbortedError)):  # http.client.RemoteDisconnected too
@@ -337,6 +355,10 @@ def _direct(name: str, entry: dict, url: str, timeout: float) -> Check:
         return direct
     wanted = f"no connection or 403 (network: {network})"
     direct = Check(name, "function, anonymous", url, wanted)
+    if status is None and kind in NOT_PROOF:
+        direct.got = "does not resolve" if kind == UNRESOLVED else "DNS look-up failed"
+        direct.why = NOT_PROOF[kind]
+        return direct
     if status is None:
         direct.got = f"no connection ({kind})" if kind else "-"
         direct.ok = kind is not None
