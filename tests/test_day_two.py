@@ -120,8 +120,8 @@ def test_plan_records_options_for_every_custom_resource(plans):
 def test_lastmile_permissions_lists_the_least_roles_and_graph_permissions(capsys):
     assert main(["permissions", "dev", "--project-dir", str(REPO)]) == 0
     out = capsys.readouterr().out
-    assert "resource group rg-lastmile-dev  Role Based Access Control Administrator, constrained to: Key Vault Secrets User, " \
-           "Storage Blob Data Owner, Storage Blob Data Reader" in out
+    assert f"resource group rg-lastmile-dev in subscription {plan_mod.SUBSCRIPTION_ID}  Role Based Access Control Administrator, " \
+           "constrained to: Key Vault Secrets User, Storage Blob Data Owner, Storage Blob Data Reader" in out
     assert "Application.ReadWrite.OwnedBy" in out and "AppRoleAssignment.ReadWrite.All and Application.Read.All" in out
     assert "Contributor (or create the group beforehand" in out and "  Owner" not in out and "User Access Administrator" not in out
 
@@ -134,7 +134,7 @@ def test_permissions_of_an_adopted_vault_and_app():
 
     plan = run(program(secret_value=pulumi.Output.secret("x"), key_vault_name="kv-shared", key_vault_resource_group_name="rg-security"))
     found = {(r.scope, r.permission) for r in requirements(plan.registrations)}
-    assert ("resource group rg-security", "Role Based Access Control Administrator, constrained to: Key Vault Secrets Officer, "
+    assert (f"resource group rg-security in subscription {plan_mod.SUBSCRIPTION_ID}", "Role Based Access Control Administrator, constrained to: Key Vault Secrets Officer, "
                                           "Key Vault Secrets User") in found
     assert ("Microsoft Graph", "Application.Read.All") in found
     assert not any("Application.ReadWrite" in p for _, p in found)

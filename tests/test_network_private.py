@@ -230,8 +230,13 @@ def test_a_private_link_on_a_tier_without_a_network_is_refused():
 
 
 def test_a_hand_built_ref_needs_the_zone_the_endpoint_registers_in():
-    with pytest.raises(ValueError, match="no private DNS zone for sites"):
+    with pytest.raises(ValueError, match="a PrivateLinkRef needs dns_zone_ids"):
         run(lambda: SecuredFunctionBackend("orders", {"gateway": {**REF, "sku": "Premium", "private_link": {**LINK_REF, "dns_zone_ids": {}}},
+                                                      "resource_group_name": "rg", "api_path": "orders"}))
+    assert registered() == []
+    blob_only = {"blob": ZONE_ID.replace("privatelink.azurewebsites.net", "privatelink.blob.core.windows.net")}
+    with pytest.raises(ValueError, match="no private DNS zone for sites"):
+        run(lambda: SecuredFunctionBackend("orders", {"gateway": {**REF, "sku": "Premium", "private_link": {**LINK_REF, "dns_zone_ids": blob_only}},
                                                       "resource_group_name": "rg", "api_path": "orders"}))
 
 
@@ -249,7 +254,7 @@ def test_a_gateway_of_another_stack_with_a_network_makes_its_backends_private():
     plan = run(body, mocks=LastMileMocks(stacks={"org/platform/prod": {"gateway": exported}}))
     assert mode_of(plan) == "private" and plan.one(PE).plain_inputs["subnet"]["id"] == SUBNET_ID
     without = {k: v for k, v in exported.items() if k != "privateLink"}
-    with pytest.raises(ValueError, match="exports no privateLink has no virtual network"):
+    with pytest.raises(ValueError, match="exports no privateLink"):
         run(body, mocks=LastMileMocks(stacks={"org/platform/prod": {"gateway": without}}))
 
 
