@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
+from pathlib import Path
 
 from apim_lastmile import contract
 from apim_lastmile import plan as plan_mod
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run(program, **kwargs) -> plan_mod.Plan:
@@ -13,6 +18,18 @@ def run(program, **kwargs) -> plan_mod.Plan:
     result = plan_mod.run(program, **kwargs)
     assert_azure_accepts(result)
     return result
+
+
+@functools.lru_cache(maxsize=None)
+def _stack_plan(stack: str) -> plan_mod.Plan:
+    return plan_mod.plan_stack(stack, REPO)
+
+
+def stack_plan(stack: str) -> plan_mod.Plan:
+    """The repository's plan of ``stack`` (``lastmile plan <stack>``), made once per test process: a stack's plan is
+    deterministic (tests/test_day_two.py plans it twice to prove it), so tests that only read it share one run. A deep
+    copy, so that a test that mutates its plan cannot change another's."""
+    return copy.deepcopy(_stack_plan(stack))
 
 
 def assert_azure_accepts(result: plan_mod.Plan) -> None:

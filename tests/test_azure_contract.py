@@ -20,6 +20,7 @@ from apim_lastmile import contract, naming
 from apim_lastmile.api import HTTP_METHODS, _operation_id
 from apim_lastmile.keyvault_backend import named_value_names, vault_name_prefix
 from apim_lastmile.plan import plan_stack
+from helpers import stack_plan
 
 REPO = Path(__file__).resolve().parents[1]
 TYPES_DIR = REPO.parent / "shared" / "azure-types"
@@ -27,7 +28,7 @@ TYPES_DIR = REPO.parent / "shared" / "azure-types"
 
 @pytest.fixture(scope="module")
 def plans():
-    return {stack: plan_stack(stack, REPO) for stack in ("dev", "prod")}
+    return {stack: stack_plan(stack) for stack in ("dev", "prod")}
 
 
 def test_committed_facts_are_what_microsofts_types_say():

@@ -14,6 +14,7 @@ import yaml
 from apim_lastmile import ConfigError, config
 from apim_lastmile.cli import main
 from apim_lastmile.plan import plan_stack
+from helpers import stack_plan
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,7 +80,7 @@ def test_unknown_top_level_key():
 
 
 def test_plan_dev_lists_the_whole_last_mile():
-    plan = plan_stack("dev", REPO)
+    plan = stack_plan("dev")
     types = {r.type for r in plan.registrations}
     for typ in (
         "azure-native:apimanagement:ApiManagementService",
@@ -102,7 +103,7 @@ def test_plan_dev_lists_the_whole_last_mile():
 
 
 def test_plan_prod_uses_a_v2_sku_and_protects_stateful_resources(assert_valid_policy):
-    plan = plan_stack("prod", REPO)
+    plan = stack_plan("prod")
     apim = plan.one("azure-native:apimanagement:ApiManagementService")
     assert apim.plain_inputs["sku"]["name"] in ("BasicV2", "StandardV2") and apim.protect
     stateful = ("azure-native:resources:ResourceGroup", "azure-native:apimanagement:ApiManagementService",
@@ -126,7 +127,7 @@ def test_plan_prod_uses_a_v2_sku_and_protects_stateful_resources(assert_valid_po
 
 
 def test_plan_dev_shows_the_key_vault_backend():
-    plan = plan_stack("dev", REPO)
+    plan = stack_plan("dev")
     names = {r.name for r in plan.registrations if r.parent.endswith("KeyVaultSecretBackend::legacy")}
     assert {"legacy-vault", "legacy-secret", "legacy-secret-reader", "legacy-nv-username", "legacy-nv-password",
             "legacy-policy", "legacy-password"} <= names

@@ -15,7 +15,7 @@ from apim_lastmile import plan as plan_mod
 from apim_lastmile.cli import main
 from apim_lastmile.plan import plan_stack
 
-from helpers import run
+from helpers import run, stack_plan
 
 REPO = Path(__file__).resolve().parents[1]
 STACKS = ("dev", "prod")
@@ -28,7 +28,7 @@ SOFT_DELETED = {"azure-native:apimanagement:ApiManagementService": "serviceName"
 
 @pytest.fixture(scope="module")
 def plans():
-    return {stack: plan_stack(stack, REPO) for stack in STACKS}
+    return {stack: stack_plan(stack) for stack in STACKS}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -117,7 +117,7 @@ def test_plan_records_options_for_every_custom_resource(plans):
 
 # ---- who may deploy ----
 
-def test_lastmile_permissions_lists_the_least_roles_and_graph_permissions(capsys):
+def test_lastmile_permissions_lists_the_least_roles_and_graph_permissions(capsys, cached_plans):
     assert main(["permissions", "dev", "--project-dir", str(REPO)]) == 0
     out = capsys.readouterr().out
     assert f"resource group rg-lastmile-dev in subscription {plan_mod.SUBSCRIPTION_ID}  Role Based Access Control Administrator, " \

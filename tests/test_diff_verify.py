@@ -44,14 +44,14 @@ def changed_project(tmp_path):
     return project
 
 
-def test_diff_of_an_unchanged_plan_is_empty(tmp_path, capsys):
+def test_diff_of_an_unchanged_plan_is_empty(tmp_path, capsys, cached_plans):
     base = plan_json(REPO, tmp_path, "base", capsys)
     head = plan_json(REPO, tmp_path, "head", capsys)
     assert main(["diff", str(base), str(head), "--exit-code"]) == 0
     assert capsys.readouterr().out == "lastmile diff: dev (base) -> dev (head)\nNo changes.\n"
 
 
-def test_diff_prints_exactly_the_changed_policy(tmp_path, changed_project, capsys):
+def test_diff_prints_exactly_the_changed_policy(tmp_path, changed_project, capsys, cached_plans):
     base = plan_json(REPO, tmp_path, "base", capsys)
     head = plan_json(changed_project, tmp_path, "head", capsys)
     assert main(["diff", str(base), str(head), "--exit-code"]) == 1
@@ -68,7 +68,7 @@ def test_diff_prints_exactly_the_changed_policy(tmp_path, changed_project, capsy
     assert 'base-url="https://httpbin.org/basic-auth/lastmile-v2"' in added[0]
 
 
-def test_diff_markdown_and_added_resources(tmp_path, capsys):
+def test_diff_markdown_and_added_resources(tmp_path, capsys, cached_plans):
     base = json.loads(plan_json(REPO, tmp_path, "base", capsys).read_text())
     head = json.loads(json.dumps(base))
     extra = dict(head["resources"][0], urn=head["resources"][0]["urn"] + "-copy", name="copy")

@@ -17,7 +17,7 @@ from apim_lastmile.naming import is_guid
 from apim_lastmile.plan import plan_stack
 from apim_lastmile.roles import BROAD_ROLES, BUILT_IN_ROLES
 
-from helpers import registered, run
+from helpers import registered, run, stack_plan
 
 REPO = Path(__file__).resolve().parents[1]
 SUB = "00000000-0000-4000-8000-000000000001"
@@ -73,7 +73,7 @@ def test_no_role_guid_is_written_outside_roles_py():
 
 @pytest.fixture(scope="module")
 def dev_plan():
-    return plan_stack("dev", REPO)
+    return stack_plan("dev")
 
 
 def test_dev_data_lake_is_keyless_with_hierarchical_namespace(dev_plan):

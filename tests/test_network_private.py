@@ -15,7 +15,7 @@ from apim_lastmile.gateway import SKUS
 from apim_lastmile.network import MODES, PRIVATE_DNS_ZONES, supported_modes
 from apim_lastmile.plan import LastMileMocks, plan_stack
 
-from helpers import registered, run
+from helpers import registered, run, stack_plan
 
 REPO = Path(__file__).resolve().parents[1]
 APP = "azure-native:web:WebApp"
@@ -280,7 +280,7 @@ def test_stack_config_refuses_network_mistakes_at_their_key(values, key, phrase)
 
 
 def test_prod_is_private_where_its_tier_allows_and_dev_stays_identity_only():
-    prod = plan_stack("prod", REPO)
+    prod = stack_plan("prod")
     service = prod.one(APIM).plain_inputs
     assert service["sku"]["name"] == "StandardV2" and service["virtualNetworkType"] == "External"
     for app in prod.of_type(APP):
@@ -292,7 +292,7 @@ def test_prod_is_private_where_its_tier_allows_and_dev_stays_identity_only():
     assert lake["publicNetworkAccess"] == "Disabled" and lake["networkRuleSet"] == {"defaultAction": "Deny", "bypass": "None"}
     assert {z.plain_inputs["privateZoneName"] for z in prod.of_type(ZONE)} == {PRIVATE_DNS_ZONES[g] for g in ("sites", "blob", "dfs")}
 
-    dev = plan_stack("dev", REPO)
+    dev = stack_plan("dev")
     assert dev.one(APIM).plain_inputs.get("virtualNetworkType", "None") == "None"
     assert "virtualNetworkConfiguration" not in dev.one(APIM).plain_inputs
     assert not dev.of_type(PE) and not dev.of_type(SUBNET)
@@ -322,7 +322,7 @@ def test_a_backend_on_a_network_in_a_group_it_does_not_manage_needs_to_join_its_
     assert (f"subnet {link['subnetId']}", "Microsoft.Network/virtualNetworks/subnets/join/action") in found
     assert (f"private DNS zone {link['dnsZoneIds']['sites']}", "Private") in found
     # In its own stack, Contributor on the group covers both.
-    prod = plan_stack("prod", REPO)
+    prod = stack_plan("prod")
     assert not [r for r in permissions.requirements(prod.registrations) if r.scope.startswith(("subnet", "private DNS zone"))]
 
 

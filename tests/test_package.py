@@ -17,7 +17,7 @@ from pulumi.errors import InputPropertyError
 from apim_lastmile import package
 from apim_lastmile.naming import camel_path
 
-from helpers import registered, run
+from helpers import registered, run, stack_plan
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((REPO / "schema.json").read_text())
@@ -169,7 +169,7 @@ def test_a_gateway_exported_by_one_stack_is_a_gateway_ref_in_another():
     from apim_lastmile import KeyVaultSecretBackend, gateway_ref_from_stack
     from apim_lastmile.plan import LastMileMocks, plan_stack
 
-    exported = plan_stack("prod", REPO).outputs["gateway"]
+    exported = stack_plan("prod").outputs["gateway"]
     assert set(exported) == {"serviceName", "resourceGroupName", "principalId", "identityClientId", "identityType", "gatewayUrl", "sku", "cache",
                              "outboundIps", "privateLink"}
     assert set(exported["privateLink"]) == {"subnetId", "location", "dnsZoneIds", "endpointCapacity"}

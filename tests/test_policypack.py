@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "policypack"))
 
 import lastmile_rules as rules  # noqa: E402
+from helpers import stack_plan
 
 SUB = "00000000-0000-4000-8000-000000000001"
 SP = "ServicePrincipal"
@@ -149,7 +150,7 @@ def stack_resources():
     """Every resource the dev and prod stacks declare: (type, "stack/name", wire inputs)."""
     resources = []
     for stack in ("dev", "prod"):
-        resources += [(r.type, f"{stack}/{r.name}", r.plain_inputs) for r in plan_stack(stack, REPO).registrations if r.custom]
+        resources += [(r.type, f"{stack}/{r.name}", r.plain_inputs) for r in stack_plan(stack).registrations if r.custom]
     return resources
 
 

@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "policypack"))
 
 import lastmile_rules as rules  # noqa: E402
+from helpers import stack_plan
 
 RULE = "policies-use-managed-identity"
 STACK_RULE = "credential-named-values-from-key-vault"
@@ -360,7 +361,7 @@ def rendered_policies():
 
     found = []
     for stack in ("dev", "prod"):
-        found += [(r.type, f"{stack}/{r.name}", r.plain_inputs) for r in plan_stack(stack, REPO).registrations
+        found += [(r.type, f"{stack}/{r.name}", r.plain_inputs) for r in stack_plan(stack).registrations
                   if r.custom and rules.policy_resource(r.type)]
     for client_id in (None, "f7d02460-a61f-5a94-bc5c-8fb24030ec30"):
         for delivery in ("named-value", "send-request"):
@@ -452,7 +453,7 @@ def test_stack_rule_passes_the_dev_and_prod_stacks():
     from apim_lastmile.plan import plan_stack
 
     for stack in ("dev", "prod"):
-        resources = [(r.type, r.plain_inputs, r.name) for r in plan_stack(stack, REPO).registrations if r.custom]
+        resources = [(r.type, r.plain_inputs, r.name) for r in stack_plan(stack).registrations if r.custom]
         assert rules.stack_violations(resources) == [], stack
 
 

@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "policypack"))
 
 import lastmile_rules as rules  # noqa: E402
+from helpers import stack_plan
 
 OPEN = "backend-apps-reachable-only-from-the-gateway"
 ENDPOINT = "private-backend-apps-have-an-endpoint"
@@ -29,7 +30,7 @@ SITES = ("orders-function", "invoices-function")
 
 @pytest.fixture(scope="module")
 def plans():
-    return {stack: plan_stack(stack, REPO) for stack in ("dev", "prod")}
+    return {stack: stack_plan(stack) for stack in ("dev", "prod")}
 
 
 def resources(plans, stack="prod", deployed=False):

@@ -196,7 +196,7 @@ def test_the_narrow_roles_are_built_in_with_a_source():
         assert "Contributor" != role.role and "*" in role.actions
 
 
-def test_lastmile_permissions_dev_names_the_subscription(capsys):
+def test_lastmile_permissions_dev_names_the_subscription(capsys, cached_plans):
     assert main(["permissions", "dev", "--project-dir", str(REPO)]) == 0
     out = capsys.readouterr().out
     assert (f"resource group rg-lastmile-dev in subscription {SUBSCRIPTION_ID}  {RBAC_ADMIN}Key Vault Secrets User, "
