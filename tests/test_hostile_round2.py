@@ -352,3 +352,54 @@ def test_named_values_count_against_the_tier_on_one_gateway():
     with pytest.raises(LastMileError, match=rf"delivery: got '{limit + 1} named values on the gateway'; the Consumption tier allows at most {limit}"):
         run(body)
     assert registered() == []
+
+
+# ---- late or vague refusals, first-corpus leftovers ------------------------------------------------------------------
+
+BASE = {"resourceGroup": {"name": "rg-dev", "location": "westeurope"},
+        "gateway": {"publisherEmail": "ops@contoso.com", "publisherName": "Contoso"}}
+SECRET = {"name": "legacy", "apiPath": "legacy", "backendUrl": "https://legacy.contoso.com", "username": "svc"}
+
+
+@pytest.mark.parametrize("values,key,fragment", [
+    ({**BASE, "gateway": {**BASE["gateway"], "sku": "Premium", "virtualNetwork": None}}, "apim-lastmile:gateway.virtualNetwork",
+     "an empty value"),
+    ({**BASE, "functionBackends": [{"name": "orders", "apiPath": "orders", "network": None}]},
+     "apim-lastmile:functionBackends[0].network", "an empty value"),
+    ({**BASE, "secretBackends": [{**SECRET, "cacheSeconds": 300}]}, "apim-lastmile:secretBackends[0].cacheSeconds",
+     "only delivery send-request caches the password"),
+    ({**BASE, "gateway": {**BASE["gateway"], "sku": "Basic"}, "secretBackends": [{**SECRET, "delivery": "send-request", "cacheSeconds": 2**31}]},
+     "apim-lastmile:secretBackends[0].cacheSeconds", "32-bit integer"),
+    ({**BASE, "gateway": {**BASE["gateway"], "sku": "Premium", "virtualNetwork": {"addressPrefix": "10.40.0.0/26"}},
+      "functionBackends": [{"name": f"f{i}", "apiPath": f"f{i}"} for i in range(12)]},
+     "apim-lastmile:functionBackends[11].network", "holds 11 private endpoints"),
+])
+def test_config_refusals_come_before_registration_at_the_key(values, key, fragment):
+    with pytest.raises(ConfigError) as err:
+        config.parse(copy.deepcopy(values))
+    assert str(err.value).startswith(key) and fragment in str(err.value), str(err.value)
+    assert "Output object" not in str(err.value)
+
+
+def test_an_explicit_service_name_frees_a_long_gateway_name():
+    env = config.parse({**BASE, "gateway": {**BASE["gateway"], "name": "a" * 40, "serviceName": "apim-contoso-dev"}})
+    assert env.gateway.service_name == "apim-contoso-dev"
+    with pytest.raises(ConfigError, match="apim-lastmile:gateway.name: .*would exceed 50 characters"):
+        config.parse({**BASE, "gateway": {**BASE["gateway"], "name": "a" * 40}})
+
+
+def load_with(values: dict, secret_keys=()):
+    return run(lambda: config.load(), config={f"apim-lastmile:{k}": v for k, v in values.items()},
+               secret_keys=[f"apim-lastmile:{k}" for k in secret_keys])
+
+
+def test_a_stack_with_no_region_anywhere_is_refused():
+    with pytest.raises(ConfigError, match=r"apim-lastmile:resourceGroup.location: got None; no region anywhere"):
+        load_with({**BASE, "resourceGroup": {"name": "rg-dev"}})
+
+
+def test_a_secret_config_key_that_is_not_set_is_named_with_the_command():
+    with pytest.raises(ConfigError) as err:
+        load_with({**BASE, "secretBackends": [{**SECRET, "secretConfigKey": "erpPassword"}]})
+    assert str(err.value).startswith("apim-lastmile:erpPassword: got None; the stack names this secret config key but does not set it")
+    assert "pulumi config set --secret apim-lastmile:erpPassword" in str(err.value)

@@ -93,9 +93,8 @@ class GatewayConfig(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        naming.COMPONENT_NAME.check("name", v)
-        naming.check_prefix_fits(naming.APIM_SERVICE, "name", f"apim-{v}-")
-        return v
+        # Whether the generated service name fits is the component's check (only without serviceName).
+        return naming.COMPONENT_NAME.check("name", v)
 
     @field_validator("publisher_email")
     @classmethod
@@ -221,7 +220,7 @@ class SecretBackendConfig(_BackendEntry):
     backend_url: str
     username: str
     delivery: str = "named-value"
-    cache_seconds: int = 300
+    cache_seconds: Optional[int] = None
     key_vault_name: Optional[str] = None
     key_vault_resource_group_name: Optional[str] = None
     secret_name: Optional[str] = None
@@ -243,13 +242,6 @@ class SecretBackendConfig(_BackendEntry):
             raise LastMileError("delivery", v, f"expected one of {', '.join(DELIVERIES)}")
         return v
 
-    @field_validator("cache_seconds")
-    @classmethod
-    def _cache(cls, v: int) -> int:
-        if v <= 0:
-            raise LastMileError("cacheSeconds", v, "expected a whole number of seconds greater than 0")
-        return v
-
     @field_validator("soft_delete_retention_days")
     @classmethod
     def _retention(cls, v: int) -> int:
@@ -261,8 +253,9 @@ class SecretBackendConfig(_BackendEntry):
         """The KeyVaultSecretBackendArgs this entry sets (gateway, group and secret value aside)."""
         out = self._common_args()
         out.update(backend_url=self.backend_url, username=self.username, delivery=self.delivery,
-                   cache_seconds=self.cache_seconds, soft_delete_retention_days=self.soft_delete_retention_days)
-        for key in ("key_vault_name", "key_vault_resource_group_name", "secret_name", "rotation"):
+                   soft_delete_retention_days=self.soft_delete_retention_days)
+        # Checked by the component itself (range, and only with send-request delivery), reported at cacheSeconds.
+        for key in ("key_vault_name", "key_vault_resource_group_name", "secret_name", "rotation", "cache_seconds"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out
@@ -409,13 +402,21 @@ def _check_components(env: EnvironmentConfig, project: str) -> None:
         lake = {"gateway": ref, "backend_url": "https://configcheck.dfs.core.windows.net/raw", "audience": "storage",
                 "role_assignments": [{"role": "Storage Blob Data Reader", "scope": _CHECK_CONTAINER}], **b.args()}
         checks.append((f"dataLakeReaders[{i}]", lambda b=b, lake=lake: entra(b.name, lake)))
-        checks.append((f"dataLakeReaders[{i}]", lambda b=b: b.network_mode(ref)))
+        checks.append((f"dataLakeReaders[{i}]", lambda b=b: _lake_endpoints(b, ref)))
     with naming.CLAIMS.isolated():
         for where, check in checks:
             try:
                 check()
             except LastMileError as exc:
                 raise ConfigError(f"{project}:{where}.{config_key(exc.key)}", exc.value, exc.expected) from None
+
+
+def _lake_endpoints(reader: "DataLakeReaderConfig", ref: dict) -> None:
+    """A Data Lake reader's mode on the stand-in gateway; a private one adds two endpoints (dfs and blob)."""
+    from .network import count_endpoints
+
+    if reader.network_mode(ref) == "private":
+        count_endpoints(ref, reader.name, 2)
 
 
 _CHECK_SUBNET = ("/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Network/"
@@ -502,8 +503,22 @@ def _expected(error: dict) -> str:
 
 
 
+def _refuse_empty_values(value: Any, key: str) -> None:
+    """An empty value (``key:`` with nothing, or ``null``) is refused: it would silently mean the default (a stack
+    that asks for a virtual network with an empty value would get none)."""
+    if value is None:
+        raise ConfigError(key, None, "an empty value: give one, or remove the key for its default")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_empty_values(v, f"{key}.{k}" if ":" in key else f"{key}:{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_empty_values(v, f"{key}[{i}]")
+
+
 def parse(values: dict[str, Any], project: str = "apim-lastmile") -> EnvironmentConfig:
     """Validate config values (keys without the namespace) or raise :class:`ConfigError`."""
+    _refuse_empty_values(values, project)
     referenced = secret_config_keys(values)
     values = {k: v for k, v in values.items() if k not in referenced or k in PROJECT_KEYS}
     unknown = sorted(set(values) - set(PROJECT_KEYS))
@@ -548,6 +563,13 @@ def load(config: Optional[pulumi.Config] = None) -> EnvironmentConfig:
         if full.startswith(prefix) and full[len(prefix):] not in PROJECT_KEYS:
             values[full[len(prefix):]] = CONFIG.get()[full]
     env = parse(values, config.name)
+    if env.resource_group.location is None and "azure-native:location" not in CONFIG.get():
+        raise ConfigError(f"{prefix}resourceGroup.location", None, "no region anywhere: set resourceGroup.location (e.g. westeurope) "
+                                                                   "or pulumi config set azure-native:location <region>")
+    for key in sorted(secret_config_keys(values)):
+        if f"{prefix}{key}" not in CONFIG.get():
+            raise ConfigError(f"{prefix}{key}", None, f"the stack names this secret config key but does not set it: "
+                                                      f"pulumi config set --secret {prefix}{key} <value>")
     for key in sorted(secret_config_keys(values)):
         if f"{prefix}{key}" in CONFIG.get() and not pulumi.runtime.is_config_secret(f"{prefix}{key}"):
             raise ConfigError(f"{prefix}{key}", "<plain value hidden>",

@@ -16,6 +16,7 @@ import pulumiverse_time as time
 from pulumi_azure_native import apimanagement, authorization
 
 from . import keyvault_api, naming, policy
+from .policy.fragments import INT32_MAX
 from .api import Operation, check_api_path, check_backend_basics, check_operations, count_on_gateway, publish_api
 from .azure_rules import NAMED_VALUES_PER_SERVICE
 from .errors import LastMileError
@@ -120,8 +121,13 @@ def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
     if delivery == "send-request":
         check_gateway_caches(gateway)
     cache_seconds = args.get("cache_seconds", 300)
-    if isinstance(cache_seconds, bool) or not isinstance(cache_seconds, int) or cache_seconds <= 0:
-        raise LastMileError("cache_seconds", cache_seconds, "expected a whole number of seconds greater than 0")
+    if isinstance(cache_seconds, bool) or not isinstance(cache_seconds, int) or not 0 < cache_seconds <= INT32_MAX:
+        raise LastMileError("cache_seconds", cache_seconds, f"expected a whole number of seconds from 1 to {INT32_MAX} "
+                                                            "(APIM reads the cache duration as a 32-bit integer)")
+    if delivery == "named-value" and args.get("cache_seconds") is not None:
+        raise LastMileError("cache_seconds", cache_seconds, "only delivery send-request caches the password; named-value delivery "
+                                                            "ignores it (APIM refreshes the named value itself): remove it or use "
+                                                            "delivery send-request")
     retention = args.get("soft_delete_retention_days", 90)
     if isinstance(retention, bool) or not isinstance(retention, int) or not 7 <= retention <= 90:
         raise LastMileError("soft_delete_retention_days", retention, "Key Vault keeps deleted secrets 7 to 90 days")
