@@ -229,10 +229,10 @@ def test_an_unknown_key_is_reported_first_with_suggestions_from_its_own_object(v
     assert "required" not in str(err.value)
 
 
-def test_the_readmes_stack_config_reference_is_a_config_the_program_accepts():
+def test_the_deploying_guides_stack_config_reference_is_a_config_the_program_accepts():
     """Every key the README's reference shows, with its placeholders filled in, passes the same validation as a stack."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    block = readme.split("### Stack config", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "deploying.md").read_text()
+    block = guide.split("## Stack config", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
     for placeholder, value in {"<guid>": "00000000-0000-4000-8000-000000000001", "<rg>": "rg", "<name>": "redis1",
                                "<vault>": "kv-legacy"}.items():
         block = block.replace(placeholder, value)

@@ -331,6 +331,12 @@ def test_masking_keeps_what_is_no_credential():
 
 # ---- the external cache's region ---------------------------------------------------------------------------------------
 
+def test_the_external_caches_resource_id_must_be_a_cache():
+    refused(lambda: Gateway("edge", {"resource_group_name": "rg", "publisher_email": "a@contoso.com", "publisher_name": "C",
+                                     "external_cache": {"connection_string": pulumi.Output.secret("x"), "redis_resource_id": SUBNET}}),
+            "external_cache.redis_resource_id", "Microsoft.Cache/redis")
+
+
 @pytest.mark.parametrize("location,fragment", [("westmars", "Azure region"), ("usgovvirginia", "sovereign"), ("West Europe", "'default'")])
 def test_the_external_caches_region_must_exist(location, fragment):
     refused(lambda: Gateway("edge", {"resource_group_name": "rg", "publisher_email": "a@contoso.com", "publisher_name": "C",

@@ -167,6 +167,9 @@ def check_external_cache(cache: object, key: str = "external_cache") -> Optional
     resource_id = cache.get("redis_resource_id")
     if resource_id is not None:
         naming.check_resource_id(f"{key}.redis_resource_id", resource_id)
+        if naming.resource_type(resource_id).lower() not in ("microsoft.cache/redis", "microsoft.cache/redisenterprise"):
+            raise LastMileError(f"{key}.redis_resource_id", resource_id, "expected the id of a Microsoft.Cache/redis or "
+                                                                         "Microsoft.Cache/redisEnterprise cache")
     return {"connection_string": connection, "use_from_location": location, "redis_resource_id": resource_id}
 
 
