@@ -68,3 +68,27 @@ def cached_plans(monkeypatch):
         return real(stack, project_dir)
 
     monkeypatch.setattr(plan_mod, "plan_stack", cached)
+
+
+def _fixed(status: int):
+    def answer(handler):
+        handler.send_response(status)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+    return answer
+
+
+@pytest.fixture
+def servers():
+    """``servers(200)`` or ``servers(handler)``: local HTTP servers on 127.0.0.1, closed after the test."""
+    from helpers import LoopbackServer
+
+    made = []
+
+    def make(answer):
+        made.append(LoopbackServer(_fixed(answer) if isinstance(answer, int) else answer))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()

@@ -237,24 +237,7 @@ def resolver(monkeypatch):
 
 
 @pytest.fixture
-def servers():
-    made = []
-
-    def make(status):
-        def answer(handler):
-            handler.send_response(status)
-            handler.send_header("Content-Length", "0")
-            handler.end_headers()
-        made.append(LoopbackServer(answer))
-        return made[-1]
-
-    yield make
-    for server in made:
-        server.close()
-
-
-@pytest.fixture
-def closed_port():
+def closed_port_number():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -284,9 +267,9 @@ def test_the_cli_fails_a_mistyped_outputs_file(resolver, servers, monkeypatch, c
     assert "2 checks, 1 failed" in out
 
 
-def test_a_name_that_resolves_and_refuses_is_proof(resolver, servers, closed_port):
+def test_a_name_that_resolves_and_refuses_is_proof(resolver, servers, closed_port_number):
     resolver.known.add("func-orders.azurewebsites.net")
-    url = f"https://func-orders.azurewebsites.net:{closed_port}/api"
+    url = f"https://func-orders.azurewebsites.net:{closed_port_number}/api"
     [direct, through] = verify(outputs(url, servers(200).url, "private"), timeout=2)
     assert direct.ok and direct.got == "no connection (connection refused)", direct
     assert through.ok
@@ -315,12 +298,12 @@ def test_a_failed_dns_look_up_proves_nothing(resolver, servers):
     assert direct.why.startswith("the DNS look-up failed (no answer from the resolver): nothing was proved")
 
 
-def test_a_name_that_stops_resolving_between_the_check_and_the_call_fails(resolver, servers, closed_port):
+def test_a_name_that_stops_resolving_between_the_check_and_the_call_fails(resolver, servers, closed_port_number):
     # resolves for the address check, then no such name when urllib connects
     host = "func-orders.azurewebsites.net"
     resolver.known.add(host)
     resolver.script[host] = [None, socket.gaierror(socket.EAI_NONAME, "Name or service not known")]
-    [direct, _] = verify(outputs(f"https://{host}:{closed_port}/api", servers(200).url, "private"), timeout=2)
+    [direct, _] = verify(outputs(f"https://{host}:{closed_port_number}/api", servers(200).url, "private"), timeout=2)
     assert resolver.asked.count(host) == 2 and resolver.script[host] == []
     assert not direct.ok and direct.got == "does not resolve"
 

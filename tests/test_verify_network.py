@@ -25,27 +25,6 @@ from helpers import LoopbackServer
 NETWORKED = ["gateway-ip", "private"]
 
 
-def _fixed(status: int):
-    def answer(handler):
-        handler.send_response(status)
-        handler.send_header("Content-Length", "0")
-        handler.end_headers()
-    return answer
-
-
-@pytest.fixture
-def servers():
-    made = []
-
-    def make(answer):
-        made.append(LoopbackServer(_fixed(answer) if isinstance(answer, int) else answer))
-        return made[-1]
-
-    yield make
-    for server in made:
-        server.close()
-
-
 @pytest.fixture
 def closed_port():
     """A loopback URL nothing listens on: connection refused."""
