@@ -20,9 +20,14 @@ def run(program, **kwargs) -> plan_mod.Plan:
     return result
 
 
+#: The real planner, bound at import: the cached_plans fixture replaces plan_mod.plan_stack with a function that
+#: calls stack_plan, which must not call that replacement back.
+_PLAN_STACK = plan_mod.plan_stack
+
+
 @functools.lru_cache(maxsize=None)
 def _stack_plan(stack: str) -> plan_mod.Plan:
-    return plan_mod.plan_stack(stack, REPO)
+    return _PLAN_STACK(stack, REPO)
 
 
 def stack_plan(stack: str) -> plan_mod.Plan:
