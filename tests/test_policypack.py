@@ -249,3 +249,19 @@ def test_the_stack_rule_catches_a_password_named_value_moved_out_of_key_vault(st
     found = rules.stack_violations(mutated)
     assert found and {rule for rule, _, _ in found} == {"credential-named-values-from-key-vault"}
     assert all("one step removed" in message for _, message, _ in found)
+
+
+def test_the_pack_is_split_by_concern_and_imports_no_library():
+    """Each module of the pack reads on its own: none is over 600 lines, none imports apim_lastmile, and the modules
+    import one another without a cycle (a module only imports those listed before it)."""
+    import re as re_
+    from pathlib import Path
+
+    order = ["pack_base", "apim_reading", "credentials", "resource_rules", "stack_rules", "network_rules", "lastmile_rules"]
+    pack = Path(__file__).resolve().parents[1] / "policypack"
+    assert {p.stem for p in pack.glob("*.py")} == {*order, "__main__"}
+    for index, name in enumerate(order):
+        text = (pack / f"{name}.py").read_text()
+        assert text.count("\n") <= 600 and "apim_lastmile" not in text.split('"""', 2)[2]
+        imported = set(re_.findall(r"^from (\w+) import", text, re_.M)) & set(order)
+        assert imported <= set(order[:index]), (name, imported - set(order[:index]))

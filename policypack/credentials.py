@@ -1,0 +1,90 @@
+"""Credential detection in what APIM sees: function keys, codes, literal passwords and key-carrying headers in any
+policy document, and function keys in backend credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from pulumi_policy import ResourceValidationArgs
+
+from pack_base import dig, is_type
+from apim_reading import PolicyDocument, Unreadable, _CODE_IN_QUERY, _expression_code, _local, _views, carries_key, parse_policy, policy_resource
+
+def inspect_policy(root) -> tuple[list[str], dict[str, set[str]]]:
+    """(findings, named values used as credentials -> where) for one parsed policy document."""
+    doc = PolicyDocument(root)
+    found: list[str] = []
+    credentials: dict[str, set[str]] = {}
+
+    def add(message: str) -> None:
+        if message not in found:
+            found.append(message)
+
+    def credential(value: str, what: str) -> None:
+        constant, named = doc.classify(value)
+        for name in named:
+            credentials.setdefault(name, set()).add(what)
+        if constant:
+            add(f"{what} is a literal (a constant{' expression' if _expression_code(value) else ''}); take it from a "
+                "Key Vault named value or use authentication-managed-identity")
+
+    stripped = set()
+    for el in doc.elements:
+        tag = _local(el.tag)
+        if tag in ("set-header", "set-query-parameter"):
+            kind = "header" if tag == "set-header" else "query parameter"
+            name = doc.constant_text(el.get("name", "")).strip()
+            if doc.exists_action(el) == "delete":
+                stripped.add(el)  # removing a caller's key is what a gateway should do
+                continue
+            lower = name.lower()
+            if tag == "set-header" and lower == "x-functions-key":
+                add("the policy sends a function key (x-functions-key header); use authentication-managed-identity")
+            elif tag == "set-query-parameter" and lower == "code":
+                add("the policy sets a code query parameter (a function key); use authentication-managed-identity")
+            elif carries_key(name):
+                for value_el in [v for v in el if _local(v.tag) == "value"]:
+                    credential(doc.text_of(value_el), f"the {kind} {name!r}")
+        if tag in ("authentication-basic", "authentication-certificate", "proxy") and el.get("password") is not None:
+            credential(el.get("password"), f"the {tag} password")
+    for el in doc.elements:
+        if el in stripped:
+            continue
+        values = list(el.attrib.values()) + ([el.text] if el.text and el.text.strip() else [])
+        for value in values:
+            views = _views(value)
+            if any("x-functions-key" in v for v in views) and not any("x-functions-key" in f for f in found):
+                add("the policy names x-functions-key (a function key); use authentication-managed-identity")
+            if any(_CODE_IN_QUERY.search(v) for v in views):
+                add("the policy carries a code= query parameter (a function key); use authentication-managed-identity")
+    return found, credentials
+
+
+def policy_findings(text: Any, where: str, fmt: Any = "xml") -> list[str]:
+    """What is wrong with one APIM policy document in ``fmt`` (xml, rawxml, any case; links are not inspectable)."""
+    try:
+        root = parse_policy(text, fmt)
+    except Unreadable as err:
+        return [f"{where}: the policy cannot be inspected: {err}"]
+    return [f"{where}: {message}" for message in inspect_policy(root)[0]]
+
+
+def _policies(args: ResourceValidationArgs) -> Iterable[str]:
+    if not policy_resource(args.resource_type):
+        return
+    props = args.props
+    value = props.get("value") if isinstance(props, Mapping) else None
+    fmt = props.get("format") if isinstance(props, Mapping) else None
+    yield from policy_findings(value, args.name, fmt)
+
+
+def _backends(args: ResourceValidationArgs) -> Iterable[str]:
+    if not is_type(args.resource_type, "apimanagement", "Backend", "WorkspaceBackend"):
+        return
+    from urllib.parse import unquote
+
+    headers = {str(k).strip().lower() for k in (dig(args.props, "credentials", "header") or {})}
+    query = {unquote(str(k)).strip().lower() for k in (dig(args.props, "credentials", "query") or {})}
+    if "x-functions-key" in headers or "code" in query:
+        yield f"{args.name}: the backend sends a function key (credentials); use the gateway's managed identity"
