@@ -54,6 +54,9 @@ ACKNOWLEDGE_TRUSTED_SERVICE_RETIREMENT = frozenset({"Developer", "Basic", "Stand
 #: that instance"; Consumption, Basic v2, Standard v2 and Premium v2 run "without a deterministic IP address"). The
 #: REST spec lists Isolated too (publicIPAddresses: "Available only for Basic, Standard, Premium and Isolated SKU").
 DEDICATED_OUTBOUND_IPS = frozenset({"Developer", "Basic", "Standard", "Premium", "Isolated"})
+#: App Service takes at most 512 access restriction rules per site (learn.microsoft.com/azure/app-service/
+#: app-service-ip-restrictions: "You can add up to 512 rules").
+MAX_ACCESS_RULES = 512
 #: Tiers whose gateway can send its backend traffic into a virtual network, and how. Source:
 #: learn.microsoft.com/azure/api-management/virtual-network-concepts (networking models per tier): classic injection
 #: on Developer and Premium (the subnet carries no delegation and needs an NSG with the management rules), outbound

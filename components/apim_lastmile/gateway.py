@@ -1,6 +1,7 @@
 """Gateway: an API Management service whose managed identity carries the last mile."""
 
 
+import ipaddress
 import re
 from enum import Enum
 from typing import Optional, TypedDict
@@ -10,7 +11,7 @@ from pulumi_azure_native import apimanagement, managedidentity
 
 from . import naming
 from .azure_rules import (ACKNOWLEDGE_TRUSTED_SERVICE_RETIREMENT, CLIENT_CERTIFICATE_TIERS, DEDICATED_OUTBOUND_IPS,
-                          DISABLE_OVER_PRIVILEGED_ACCESS, check_capacity, check_location)
+                          DISABLE_OVER_PRIVILEGED_ACCESS, MAX_ACCESS_RULES, check_capacity, check_location)
 from .errors import LastMileError
 from .network import PRIVATE_DNS_ZONES, PrivateLinkRef, VirtualNetworkArgs, check_network_tier, check_virtual_network, virtual_network
 
@@ -420,14 +421,9 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
     return gateway  # type: ignore[return-value]
 
 
-#: App Service takes at most 512 access restriction rules per site (learn.microsoft.com/azure/app-service/
-#: app-service-ip-restrictions: "You can add up to 512 rules").
-MAX_ACCESS_RULES = 512
-
-
 #: Addresses a gateway's public address cannot be: private, shared (CGNAT), loopback, link-local (the instance metadata
 #: service among them), unspecified, multicast and reserved ranges (RFC 6890). Documentation ranges stay allowed.
-_NOT_THE_GATEWAYS = tuple(__import__("ipaddress").ip_network(n) for n in (
+_NOT_THE_GATEWAYS = tuple(ipaddress.ip_network(n) for n in (
     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16",
     "224.0.0.0/4", "240.0.0.0/4", "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8"))
 
@@ -436,8 +432,6 @@ def check_outbound_ips(ips: object, sku: Optional[str], key: str = "gateway.outb
     """The gateway's own public addresses: a list of single public IP addresses (an Output passes through), only on a
     tier that has them; a range, a private or special address, or a string where the list belongs would open the
     function to more than the gateway."""
-    import ipaddress
-
     if ips is None or isinstance(ips, pulumi.Output):
         return
     if isinstance(ips, (str, bytes)) or not isinstance(ips, (list, tuple)):

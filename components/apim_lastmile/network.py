@@ -29,7 +29,7 @@ from typing import Any, Mapping, Optional, Sequence, TypedDict
 import pulumi
 
 from . import naming
-from .azure_rules import DEDICATED_OUTBOUND_IPS, VIRTUAL_NETWORK
+from .azure_rules import DEDICATED_OUTBOUND_IPS, MAX_ACCESS_RULES, VIRTUAL_NETWORK
 from .errors import LastMileError
 
 try:  # Python 3.11+
@@ -164,8 +164,6 @@ def choose_mode(requested: Any, gateway: Mapping, adopted_app: bool, key: str = 
 def check_ranges(ranges: Any, key: str = "deployment_ip_ranges") -> list[str]:
     """IPv4/IPv6 ranges in CIDR form without host bits (as everywhere in this library: a range is what it says), at
     most App Service's rule limit, and together not open to every address (the union is judged, not each range)."""
-    from .gateway import MAX_ACCESS_RULES
-
     if ranges is None:
         return []
     if isinstance(ranges, (str, bytes)) or not isinstance(ranges, Sequence):
@@ -180,9 +178,11 @@ def check_ranges(ranges: Any, key: str = "deployment_ip_ranges") -> list[str]:
             net = None
         if net is None:
             raise LastMileError(f"{key}[{index}]", value, "expected a CIDR range such as 203.0.113.0/28")
-        if "/" in value and str(net) != value.strip():
+        try:
+            ipaddress.ip_network(value, strict=True)
+        except ValueError:
             raise LastMileError(f"{key}[{index}]", value, f"host bits are set: write {str(net)!r} (the range it means) or a "
-                                                          "single address")
+                                                          "single address") from None
         if net.prefixlen == 0:
             raise LastMileError(f"{key}[{index}]", value, "a range open to every address restricts nothing")
         out.append(net)
