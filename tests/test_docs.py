@@ -48,14 +48,3 @@ def test_the_other_language_samples_are_the_tested_examples():
             for part in re.split(r"[,{}]", line):
                 part = re.sub(r"\s+", " ", part).strip()
                 assert not part or part in text, f"{example}: {part}"
-
-
-def test_importing_the_library_loads_no_tool():
-    import subprocess
-    import sys
-
-    tools = {"cli", "config", "loader", "plan", "contract", "api_versions", "diff", "verify", "permissions", "package"}
-    loaded = subprocess.run([sys.executable, "-c", "import sys, apim_lastmile; print(' '.join(sorted(sys.modules)))"],
-                            capture_output=True, text=True, check=True).stdout.split()
-    library = {m.split(".", 1)[1] for m in loaded if m.startswith("apim_lastmile.")}
-    assert "gateway" in library and not library & tools, library & tools
