@@ -13,7 +13,7 @@ import yaml
 
 from apim_lastmile import ConfigError, config
 from apim_lastmile.cli import main
-from apim_lastmile.plan import plan_stack
+
 from helpers import stack_plan
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from apim_lastmile import (
 )
 from apim_lastmile.entra_backend import entra_policy
 from apim_lastmile.naming import is_guid
-from apim_lastmile.plan import plan_stack
+
 from apim_lastmile.roles import BROAD_ROLES, BUILT_IN_ROLES
 
 from helpers import registered, run, stack_plan

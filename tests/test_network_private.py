@@ -13,7 +13,7 @@ from apim_lastmile.azure_rules import DEDICATED_OUTBOUND_IPS, VIRTUAL_NETWORK
 from apim_lastmile.errors import ConfigError
 from apim_lastmile.gateway import SKUS
 from apim_lastmile.network import MODES, PRIVATE_DNS_ZONES, supported_modes
-from apim_lastmile.plan import LastMileMocks, plan_stack
+from apim_lastmile.plan import LastMileMocks
 
 from helpers import registered, run, stack_plan
 

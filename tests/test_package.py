@@ -167,7 +167,7 @@ def test_a_gateway_exported_by_one_stack_is_a_gateway_ref_in_another():
     import pulumi
 
     from apim_lastmile import KeyVaultSecretBackend, gateway_ref_from_stack
-    from apim_lastmile.plan import LastMileMocks, plan_stack
+    from apim_lastmile.plan import LastMileMocks
 
     exported = stack_plan("prod").outputs["gateway"]
     assert set(exported) == {"serviceName", "resourceGroupName", "principalId", "identityClientId", "identityType", "gatewayUrl", "sku", "cache",

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from apim_lastmile.plan import plan_stack
 from apim_lastmile.roles import BROAD_ROLES
 
 REPO = Path(__file__).resolve().parents[1]

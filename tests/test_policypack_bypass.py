@@ -357,7 +357,7 @@ def test_backends_and_named_values_rules_match_every_api_version(module):
 @pytest.fixture(scope="module")
 def rendered_policies():
     from apim_lastmile.keyvault_backend import basic_auth_policy
-    from apim_lastmile.plan import plan_stack
+
 
     found = []
     for stack in ("dev", "prod"):
@@ -450,7 +450,7 @@ BASIC = W.format('<authentication-basic username="{{erp-username}}" password="{{
 
 
 def test_stack_rule_passes_the_dev_and_prod_stacks():
-    from apim_lastmile.plan import plan_stack
+
 
     for stack in ("dev", "prod"):
         resources = [(r.type, r.plain_inputs, r.name) for r in stack_plan(stack).registrations if r.custom]

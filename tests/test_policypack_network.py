@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from apim_lastmile.plan import plan_stack
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "policypack"))

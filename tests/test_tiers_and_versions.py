@@ -13,7 +13,6 @@ import tomllib
 from datetime import date
 from pathlib import Path
 
-import pulumi
 import pytest
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi_azure_native import apimanagement
@@ -23,7 +22,7 @@ from apim_lastmile.azure_rules import (ACKNOWLEDGE_TRUSTED_SERVICE_RETIREMENT, C
                                        DISABLE_OVER_PRIVILEGED_ACCESS, OPERATIONS_PER_SERVICE)
 from apim_lastmile.cli import main
 from apim_lastmile.gateway import SKUS, without_client_certificate
-from apim_lastmile.plan import LastMileMocks, plan_stack, run as plan_run
+from apim_lastmile.plan import LastMileMocks, run as plan_run
 
 from helpers import registered, run, stack_plan
 

@@ -27,7 +27,7 @@ from apim_lastmile.plan import SUBSCRIPTION_ID, Registration
 from apim_lastmile.roles import BUILT_IN_ROLES
 from apim_lastmile.verify import verify
 
-from helpers import LoopbackServer, run
+from helpers import run
 
 REPO = Path(__file__).resolve().parents[1]
 OTHER_SUB = "11111111-0000-4000-8000-000000000002"

@@ -20,7 +20,6 @@ from apim_lastmile.cli import main
 from apim_lastmile.errors import LastMileError
 from apim_lastmile.verify import verify
 
-from helpers import LoopbackServer
 
 NETWORKED = ["gateway-ip", "private"]
 

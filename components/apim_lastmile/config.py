@@ -21,13 +21,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from pydantic.alias_generators import to_camel
 
 from . import audiences, naming
-from .api import check_operations
 from .entra_backend import check_backend_url, check_headers, check_role_assignments
 from .errors import NOT_SHOWN, ConfigError, LastMileError, Shown
-from .function_backend import RUNTIMES, check_runtime_version
 from .azure_rules import check_location, did_you_mean
-from .gateway import SKUS
-from .keyvault_backend import DELIVERIES, check_username
 from .network import choose_mode
 from .storage import STORAGE_REFUSED
 
@@ -90,25 +86,7 @@ class GatewayConfig(_Model):
     external_cache: Optional[ExternalCacheConfig] = None
     virtual_network: Optional[VirtualNetworkConfig] = None
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        # Whether the generated service name fits is the component's check (only without serviceName).
-        return naming.COMPONENT_NAME.check("name", v)
-
-    @field_validator("publisher_email")
-    @classmethod
-    def _email(cls, v: str) -> str:
-        return naming.check_email("publisherEmail", v)
-
-    @field_validator("sku")
-    @classmethod
-    def _sku(cls, v: str) -> str:
-        if v not in SKUS:
-            raise LastMileError("sku", v, f"expected one of {', '.join(SKUS)}")
-        return v
-
-    _service_name = field_validator("service_name")(lambda cls, v: _rule(naming.APIM_SERVICE)(v))
+    # Every value is checked by Gateway's own validation, run on these args by _check_components (one path).
 
     def args(self, private_dns_zones: tuple[str, ...] = ()) -> dict[str, Any]:
         """The GatewayArgs this entry sets (the program sets the resource group, location, protect and the external
@@ -140,14 +118,6 @@ class _BackendEntry(_Model):
     operations: Optional[list[OperationConfig]] = None
     subscription_required: bool = True
 
-    _path = field_validator("api_path")(lambda cls, v: _api_path(v))
-
-    @model_validator(mode="after")
-    def _ops(self) -> "_BackendEntry":
-        if self.operations is not None:
-            check_operations(self._operations(), "operations")
-        return self
-
     def _operations(self) -> list[dict]:
         return [op.model_dump() for op in self.operations or ()]
 
@@ -169,28 +139,7 @@ class FunctionBackendConfig(_BackendEntry):
     network: Optional[str] = None
     deployment_ip_ranges: Optional[list[str]] = None
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        naming.COMPONENT_NAME.check("name", v)
-        naming.check_prefix_fits(naming.FUNCTION_APP, "name", f"func-{v}-")
-        return v
-
-    _client = field_validator("app_client_id")(lambda cls, v: v if v is None else naming.check_guid("appClientId", v))
-    _app = field_validator("function_app_name")(lambda cls, v: _rule(naming.FUNCTION_APP)(v))
-
-    @field_validator("runtime")
-    @classmethod
-    def _runtime(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and v not in RUNTIMES:
-            raise LastMileError("runtime", v, f"expected one of {', '.join(RUNTIMES)}")
-        return v
-
-    @model_validator(mode="after")
-    def _version(self) -> "FunctionBackendConfig":
-        if self.runtime_version is not None:
-            check_runtime_version(self.runtime or "python", self.runtime_version, "runtimeVersion")
-        return self
+    # Checked by SecuredFunctionBackend's own validation (names, client id, runtime and version, network...).
 
     def args(self) -> dict[str, Any]:
         """The keyword arguments of SecuredFunctionBackendArgs this entry sets (gateway and group aside)."""
@@ -228,26 +177,7 @@ class SecretBackendConfig(_BackendEntry):
     rotation: Optional[str] = None
     soft_delete_retention_days: int = 90
 
-    _name = field_validator("name")(lambda cls, v: naming.COMPONENT_NAME.check("name", v))
-    _url = field_validator("backend_url")(lambda cls, v: naming.check_https_url("backendUrl", v))
-    _vault = field_validator("key_vault_name")(lambda cls, v: _rule(naming.KEY_VAULT)(v))
-    _secret = field_validator("secret_name")(lambda cls, v: _rule(naming.KEY_VAULT_SECRET)(v))
-
-    _username = field_validator("username")(lambda cls, v: check_username(v))
-
-    @field_validator("delivery")
-    @classmethod
-    def _delivery(cls, v: str) -> str:
-        if v not in DELIVERIES:
-            raise LastMileError("delivery", v, f"expected one of {', '.join(DELIVERIES)}")
-        return v
-
-    @field_validator("soft_delete_retention_days")
-    @classmethod
-    def _retention(cls, v: int) -> int:
-        if not 7 <= v <= 90:
-            raise LastMileError("softDeleteRetentionDays", v, "Key Vault keeps deleted secrets 7 to 90 days")
-        return v
+    # Checked by KeyVaultSecretBackend's own validation (names, URL, username, delivery, cache, retention...).
 
     def args(self) -> dict[str, Any]:
         """The KeyVaultSecretBackendArgs this entry sets (gateway, group and secret value aside)."""
