@@ -358,7 +358,6 @@ def test_backends_and_named_values_rules_match_every_api_version(module):
 def rendered_policies():
     from apim_lastmile.keyvault_backend import basic_auth_policy
 
-
     found = []
     for stack in ("dev", "prod"):
         found += [(r.type, f"{stack}/{r.name}", r.plain_inputs) for r in stack_plan(stack).registrations
@@ -450,8 +449,6 @@ BASIC = W.format('<authentication-basic username="{{erp-username}}" password="{{
 
 
 def test_stack_rule_passes_the_dev_and_prod_stacks():
-
-
     for stack in ("dev", "prod"):
         resources = [(r.type, r.plain_inputs, r.name) for r in stack_plan(stack).registrations if r.custom]
         assert rules.stack_violations(resources) == [], stack
