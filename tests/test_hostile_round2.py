@@ -98,6 +98,17 @@ REF_CASES = [
     ({**REF, "principal_id": "not-a-guid"}, "gateway.principal_id", "expected a GUID"),
     ({**REF, "identity_client_id": "x", "identity_type": "UserAssigned"}, "gateway.identity_client_id", "expected a GUID"),
     ({**REF, "sku": "Platinum"}, "gateway.sku", "expected one of"),
+    ({**REF, "sku": "premium"}, "gateway.sku", "expected one of"),
+    # field types: a string or an Output, never a number where Azure wants a name or an id
+    ({**REF, "principal_id": 5}, "gateway.principal_id", "expected a string"),
+    ({**REF, "service_name": ["apim-contoso"]}, "gateway.service_name", "expected a string"),
+    ({**REF, "resource_group_name": {"name": "rg"}}, "gateway.resource_group_name", "expected a string"),
+    ({**REF, "sku": "Premium", "private_link": {**LINK, "dns_zone_ids": {"sites": 5}}}, "gateway.private_link.dns_zone_ids.sites",
+     "expected a private DNS zone id"),
+    ({**REF, "sku": "Premium", "private_link": {**LINK, "location": None}}, "gateway.private_link.location", "needs location"),
+    ({**REF, "sku": "Premium", "private_link": {k: v for k, v in LINK.items() if k != "location"}}, "gateway.private_link.location",
+     "needs location"),
+    ({**REF, "sku": "Premium", "private_link": {**LINK, "subnet_id": 7}}, "gateway.private_link.subnet_id", "expected a string"),
 ]
 
 

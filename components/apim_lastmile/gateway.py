@@ -377,6 +377,10 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
     for field in ("service_name", "resource_group_name", "principal_id"):
         if gateway.get(field) in (None, ""):
             raise LastMileError(f"{key}.{field}", gateway.get(field), f"a GatewayRef needs {field}")
+    for field in ("service_name", "resource_group_name", "principal_id", "identity_client_id", "gateway_url"):
+        value = gateway.get(field)
+        if value is not None and not isinstance(value, (str, pulumi.Output)):
+            raise LastMileError(f"{key}.{field}", value, "expected a string (or an Output of one)")
     if isinstance(gateway["service_name"], str):
         naming.APIM_SERVICE.check(f"{key}.service_name", gateway["service_name"])
     if isinstance(gateway["principal_id"], str):
@@ -463,9 +467,14 @@ def check_private_link(link: object, sku: Optional[str], key: str = "gateway.pri
     if not isinstance(link, dict):
         raise LastMileError(key, link, "expected a PrivateLinkRef: {'subnet_id': ..., 'location': ..., 'dns_zone_ids': {'sites': ...}}")
     naming.check_known_keys(link, PrivateLinkRef, f"{key}.")
-    for field in ("subnet_id", "dns_zone_ids"):
+    for field in ("subnet_id", "location", "dns_zone_ids"):
         if link.get(field) in (None, "", {}):
-            raise LastMileError(f"{key}.{field}", link.get(field), f"a PrivateLinkRef needs {field}")
+            raise LastMileError(f"{key}.{field}", link.get(field), f"a PrivateLinkRef needs {field} (a private endpoint lives "
+                                                                    "in its network's region)" if field == "location" else
+                                f"a PrivateLinkRef needs {field}")
+    for field in ("subnet_id", "location"):
+        if not isinstance(link[field], (str, pulumi.Output)):
+            raise LastMileError(f"{key}.{field}", link[field], "expected a string (or an Output of one)")
     if isinstance(link["subnet_id"], str):
         naming.check_resource_id(f"{key}.subnet_id", link["subnet_id"], "Microsoft.Network/virtualNetworks/subnets")
     if isinstance(link.get("location"), str):
@@ -474,6 +483,8 @@ def check_private_link(link: object, sku: Optional[str], key: str = "gateway.pri
         for group, zone_id in link["dns_zone_ids"].items():
             if group not in PRIVATE_DNS_ZONES:
                 raise LastMileError(f"{key}.dns_zone_ids.{group}", zone_id, f"expected keys among {', '.join(PRIVATE_DNS_ZONES)}")
+            if not isinstance(zone_id, (str, pulumi.Output)):
+                raise LastMileError(f"{key}.dns_zone_ids.{group}", zone_id, "expected a private DNS zone id (or an Output of one)")
             if isinstance(zone_id, str):
                 naming.check_resource_id(f"{key}.dns_zone_ids.{group}", zone_id, "Microsoft.Network/privateDnsZones")
                 if zone_id.rsplit("/", 1)[-1].lower() != PRIVATE_DNS_ZONES[group]:
