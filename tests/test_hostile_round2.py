@@ -398,6 +398,13 @@ def test_config_refusals_come_before_registration_at_the_key(values, key, fragme
     assert "Output object" not in str(err.value)
 
 
+@pytest.mark.parametrize("value", [[], ["erpPassword"], {}, {"a": 1}])
+def test_a_secret_config_key_of_the_wrong_type_is_refused_at_its_key(value):
+    with pytest.raises(ConfigError) as err:
+        config.parse({**BASE, "secretBackends": [{**SECRET, "secretConfigKey": value}]})
+    assert str(err.value).startswith("apim-lastmile:secretBackends[0].secretConfigKey: got")
+
+
 def test_an_explicit_service_name_frees_a_long_gateway_name():
     env = config.parse({**BASE, "gateway": {**BASE["gateway"], "name": "a" * 40, "serviceName": "apim-contoso-dev"}})
     assert env.gateway.service_name == "apim-contoso-dev"

@@ -277,12 +277,12 @@ class EnvironmentConfig(_Model):
 def secret_config_keys(values: dict[str, Any]) -> set[str]:
     """The config keys the stack names as holding a secret (a backend's password, the external cache's connection)."""
     backends = values.get("secretBackends")
-    keys = {b.get("secretConfigKey") for b in backends if isinstance(b, dict)} if isinstance(backends, list) else set()
+    keys = [b.get("secretConfigKey") for b in backends if isinstance(b, dict)] if isinstance(backends, list) else []
     gateway = values.get("gateway")
     cache = gateway.get("externalCache") if isinstance(gateway, dict) else None
     if isinstance(cache, dict):
-        keys.add(cache.get("connectionStringConfigKey"))
-    return {k for k in keys if isinstance(k, str)}
+        keys.append(cache.get("connectionStringConfigKey"))
+    return {k for k in keys if isinstance(k, str)}  # a key of another type is refused at its place by the schema
 
 
 #: Python argument -> config key, where they are not the same words (the rest is camelCased segment by segment).
