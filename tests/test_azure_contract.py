@@ -442,7 +442,7 @@ def test_operation_ids_are_valid_apim_ids(method, template):
     assert azure_accepts(contract.facts()["azure-native:apimanagement:ApiOperation"]["paths"]["name"], _operation_id(method, template))
 
 
-def test_lastmile_plan_fails_when_azure_would_refuse_an_input(monkeypatch, capsys):
+def test_lastmile_plan_fails_when_azure_would_refuse_an_input(monkeypatch, capsys, cached_plans):
     from apim_lastmile.cli import main
 
     real = contract.check
