@@ -7,7 +7,8 @@ environment half-made.
 import pulumi
 from pulumi_azure_native import resources, storage
 
-from apim_lastmile import EntraBackend, Gateway, GatewayArgs, KeyVaultSecretBackend, SecuredFunctionBackend, config, exported_ref, naming
+from apim_lastmile import EntraBackend, Gateway, GatewayArgs, KeyVaultSecretBackend, SecuredFunctionBackend, exported_ref, naming
+from apim_lastmile.tools import config
 from apim_lastmile.network import count_endpoints, private_endpoint
 from apim_lastmile.storage import keyless_account_args, private_account_args
 

@@ -57,7 +57,7 @@ def cached_plans(monkeypatch):
     """``lastmile``'s commands plan the repository's stacks from the per-process cache (``helpers.stack_plan``); a
     plan of any other project directory still runs. For tests of the commands' output, not of planning itself
     (tests/test_day_two.py and test_cli_text_and_json plan for real, twice, to prove plans are deterministic)."""
-    from apim_lastmile import plan as plan_mod
+    from apim_lastmile.tools import plan as plan_mod
     from helpers import stack_plan
 
     real = plan_mod.plan_stack

@@ -7,8 +7,8 @@ import functools
 import re
 from pathlib import Path
 
-from apim_lastmile import contract
-from apim_lastmile import plan as plan_mod
+from apim_lastmile.tools import contract
+from apim_lastmile.tools import plan as plan_mod
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
 """Every input we send holds to Azure's published contract (the generated REST API types in ../shared/azure-types).
 
-The facts live in ``components/apim_lastmile/azure_contract.json`` (extracted by ``python -m apim_lastmile.contract``);
+The facts live in ``components/apim_lastmile/tools/azure_contract.json`` (extracted by ``python -m apim_lastmile.tools.contract``);
 these tests prove they are what Microsoft's types say, that the dev and prod plans (and, through helpers.run, every
 component test's run) send nothing Azure would refuse, that the check fails when one input breaks a constraint, and
 that our own naming rules accept only names Azure accepts.
@@ -16,10 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apim_lastmile import contract, naming
+from apim_lastmile import naming
+from apim_lastmile.tools import contract
 from apim_lastmile.api import HTTP_METHODS, _operation_id
 from apim_lastmile.keyvault_backend import named_value_names, vault_name_prefix
-from apim_lastmile.plan import plan_stack
+from apim_lastmile.tools.plan import plan_stack
 from helpers import stack_plan
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,7 +36,7 @@ def test_committed_facts_are_what_microsofts_types_say():
     if not (TYPES_DIR / "README.md").is_file():
         pytest.fail(f"Azure's types not found at {TYPES_DIR}: put shared/ beside the repo")
     committed = json.loads(contract.FACTS_FILE.read_text())
-    assert contract.extract(TYPES_DIR) == committed, "stale azure_contract.json: run python -m apim_lastmile.contract ../shared/azure-types"
+    assert contract.extract(TYPES_DIR) == committed, "stale azure_contract.json: run python -m apim_lastmile.tools.contract ../shared/azure-types"
 
 
 def test_supplements_name_their_source_and_a_path_the_types_have():
@@ -57,7 +58,7 @@ def test_every_type_records_its_source_and_api_version():
 def test_api_versions_are_the_ones_the_sdk_uses():
     """The facts are of the api-version each azure-native class sends (its docstring names it; a parameterized
     package's token names its version)."""
-    from apim_lastmile import api_versions
+    from apim_lastmile.tools import api_versions
 
     for token, wire in contract.WIRES.items():
         used = api_versions.sdk_sends(token)
@@ -443,7 +444,7 @@ def test_operation_ids_are_valid_apim_ids(method, template):
 
 
 def test_lastmile_plan_fails_when_azure_would_refuse_an_input(monkeypatch, capsys, cached_plans):
-    from apim_lastmile.cli import main
+    from apim_lastmile.tools.cli import main
 
     real = contract.check
 

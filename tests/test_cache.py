@@ -15,8 +15,9 @@ import pytest
 import yaml
 from pulumi.runtime import rpc
 
-from apim_lastmile import Gateway, KeyVaultSecretBackend, LastMileError, config
-from apim_lastmile.cli import main
+from apim_lastmile import Gateway, KeyVaultSecretBackend, LastMileError
+from apim_lastmile.tools import config
+from apim_lastmile.tools.cli import main
 from apim_lastmile.errors import ConfigError
 from apim_lastmile.gateway import SKUS
 

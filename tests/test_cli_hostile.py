@@ -1,6 +1,6 @@
 """Hostile input to `lastmile diff` and `lastmile verify`: every malformed input ends as one clean error line.
 
-Each case runs ``apim_lastmile.cli.main`` as the console script would, with the subscription key in play (from the
+Each case runs ``apim_lastmile.tools.cli.main`` as the console script would, with the subscription key in play (from the
 environment and/or the flag), and asserts: the exit code, a message naming the input, no traceback, the key never
 printed, a short message, and that it finished in well under 5 seconds. Verify cases that must be refused before any
 request point their other URL at a recording server and assert it saw nothing.
@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apim_lastmile.cli import main
-from apim_lastmile.diff import MAX_BYTES, diff_plans, load_plan, render
+from apim_lastmile.tools.cli import main
+from apim_lastmile.tools.diff import MAX_BYTES, diff_plans, load_plan, render
 from apim_lastmile.errors import LastMileError
 
 from helpers import LoopbackServer
@@ -432,8 +432,8 @@ def test_a_host_name_that_resolves_to_the_metadata_address_is_not_called(monkeyp
         calls.append(host)
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", port))]
 
-    monkeypatch.setattr("apim_lastmile.verify.socket.getaddrinfo", resolve)
-    monkeypatch.setattr("apim_lastmile.verify._opener", lambda: pytest.fail("a request was made"))
+    monkeypatch.setattr("apim_lastmile.tools.verify.socket.getaddrinfo", resolve)
+    monkeypatch.setattr("apim_lastmile.tools.verify._opener", lambda: pytest.fail("a request was made"))
     data = {"function_backends": {"orders": {"function_url": "https://metadata.example.net/api", "api_url": "https://apim.example.net/orders"}}}
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(data)))
     assert main(["verify", "dev", "--subscription-key", KEY]) == 1

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from apim_lastmile import ConfigError, config
-from apim_lastmile.cli import main
+from apim_lastmile import ConfigError
+from apim_lastmile.tools import config
+from apim_lastmile.tools.cli import main
 
 from helpers import stack_plan
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from apim_lastmile import plan as plan_mod
-from apim_lastmile.cli import main
-from apim_lastmile.plan import plan_stack
+from apim_lastmile.tools import plan as plan_mod
+from apim_lastmile.tools.cli import main
+from apim_lastmile.tools.plan import plan_stack
 
 from helpers import run, stack_plan
 
@@ -127,7 +127,7 @@ def test_lastmile_permissions_lists_the_least_roles_and_graph_permissions(capsys
 
 
 def test_permissions_of_an_adopted_vault_and_app():
-    from apim_lastmile.permissions import requirements
+    from apim_lastmile.tools.permissions import requirements
     from test_keyvault_backend import program
 
     import pulumi

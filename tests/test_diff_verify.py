@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from apim_lastmile.cli import main
-from apim_lastmile.verify import verify
+from apim_lastmile.tools.cli import main
+from apim_lastmile.tools.verify import verify
 
 from helpers import LoopbackServer
 

@@ -9,9 +9,8 @@ import pulumi
 import pytest
 from lxml import etree
 
-from apim_lastmile import (
-    ConfigError, EntraBackend, Gateway, KeyVaultSecretBackend, LastMileError, SecuredFunctionBackend, audiences, config,
-)
+from apim_lastmile import ConfigError, EntraBackend, Gateway, KeyVaultSecretBackend, LastMileError, SecuredFunctionBackend, audiences
+from apim_lastmile.tools import config
 from apim_lastmile.entra_backend import entra_policy
 from apim_lastmile.naming import is_guid
 

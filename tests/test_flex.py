@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from apim_lastmile import LastMileError, SecuredFunctionBackend, config, flex
+from apim_lastmile import LastMileError, SecuredFunctionBackend, flex
+from apim_lastmile.tools import config
 from apim_lastmile.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ from lxml import etree
 
 from apim_lastmile import Gateway, SecuredFunctionBackend, flex
 from apim_lastmile.function_backend import token_issuer
-from apim_lastmile.plan import SUBSCRIPTION_ID, TENANT_ID, LastMileMocks
+from apim_lastmile.tools.plan import SUBSCRIPTION_ID, TENANT_ID, LastMileMocks
 from apim_lastmile.roles import BUILT_IN_ROLES
 
 from helpers import run

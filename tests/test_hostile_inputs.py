@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apim_lastmile import EntraBackend, Gateway, KeyVaultSecretBackend, LastMileError, SecuredFunctionBackend, config
+from apim_lastmile import EntraBackend, Gateway, KeyVaultSecretBackend, LastMileError, SecuredFunctionBackend
+from apim_lastmile.tools import config
 from apim_lastmile.errors import ConfigError
 
 from helpers import registered, run

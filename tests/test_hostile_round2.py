@@ -14,10 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apim_lastmile import Gateway, KeyVaultSecretBackend, LastMileError, SecuredFunctionBackend, config, gateway_ref_from_stack
+from apim_lastmile import Gateway, KeyVaultSecretBackend, LastMileError, SecuredFunctionBackend, gateway_ref_from_stack
+from apim_lastmile.tools import config
 from apim_lastmile.errors import ConfigError, mask_credentials, show
 from apim_lastmile.network import check_ranges
-from apim_lastmile.plan import LastMileMocks
+from apim_lastmile.tools.plan import LastMileMocks
 
 from helpers import registered, run
 

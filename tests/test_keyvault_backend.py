@@ -10,7 +10,7 @@ from pulumi.runtime import rpc
 from apim_lastmile import Gateway, KeyVaultSecretBackend, LastMileError
 from apim_lastmile.keyvault_backend import RBAC_PROPAGATION_WAIT, vault_name_prefix
 from apim_lastmile.naming import KEY_VAULT, SUFFIX_LENGTH
-from apim_lastmile.plan import fake_guid
+from apim_lastmile.tools.plan import fake_guid
 
 from helpers import registered, run
 

@@ -11,11 +11,11 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from apim_lastmile import plan as plan_mod
-from apim_lastmile.cli import main
+from apim_lastmile.tools import plan as plan_mod
+from apim_lastmile.tools.cli import main
 from apim_lastmile.errors import ConfigError
-from apim_lastmile.loader import MAX_ALIASES, MAX_BYTES, MAX_DEPTH, load_yaml
-from apim_lastmile.plan import load_stack_config, plan_stack
+from apim_lastmile.tools.loader import MAX_ALIASES, MAX_BYTES, MAX_DEPTH, load_yaml
+from apim_lastmile.tools.plan import load_stack_config, plan_stack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

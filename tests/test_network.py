@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from apim_lastmile import Gateway, LastMileError, SecuredFunctionBackend, config
+from apim_lastmile import Gateway, LastMileError, SecuredFunctionBackend
+from apim_lastmile.tools import config
 from apim_lastmile.errors import ConfigError
 
 from helpers import registered, run

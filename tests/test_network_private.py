@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from apim_lastmile import Gateway, LastMileError, SecuredFunctionBackend, config, gateway_ref_from_stack
+from apim_lastmile import Gateway, LastMileError, SecuredFunctionBackend, gateway_ref_from_stack
+from apim_lastmile.tools import config
 from apim_lastmile.azure_rules import DEDICATED_OUTBOUND_IPS, VIRTUAL_NETWORK
 from apim_lastmile.errors import ConfigError
 from apim_lastmile.gateway import SKUS
 from apim_lastmile.network import MODES, PRIVATE_DNS_ZONES, supported_modes
-from apim_lastmile.plan import LastMileMocks
+from apim_lastmile.tools.plan import LastMileMocks
 
 from helpers import registered, run, stack_plan
 
@@ -303,7 +304,7 @@ def test_prod_is_private_where_its_tier_allows_and_dev_stays_identity_only():
 
 
 def test_a_backend_on_a_network_in_a_group_it_does_not_manage_needs_to_join_its_subnet_and_write_its_zone():
-    from apim_lastmile import permissions
+    from apim_lastmile.tools import permissions
 
     # The gateway's group takes the backend's APIs (Contributor there); the network lives in a hub group of its own.
     link = {"subnetId": SUBNET_ID.replace("/resourceGroups/rg/", "/resourceGroups/rg-hub/"), "location": "westeurope",

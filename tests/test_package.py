@@ -14,7 +14,7 @@ import pytest
 import yaml
 from pulumi.errors import InputPropertyError
 
-from apim_lastmile import package
+from apim_lastmile.tools import package
 from apim_lastmile.naming import camel_path
 
 from helpers import registered, run, stack_plan
@@ -47,7 +47,7 @@ def camel(value):
 
 
 def test_the_analyzer_infers_every_component_and_the_committed_schema_is_current():
-    assert package.schema() == SCHEMA, "schema.json is stale: regenerate it with python -c 'from apim_lastmile import package; ...' (see README)"
+    assert package.schema() == SCHEMA, "schema.json is stale: regenerate it with python -c 'from apim_lastmile.tools import package; ...' (see docs/other-languages.md)"
     assert set(SCHEMA["resources"]) == {f"apim-lastmile:index:{c.__name__}" for c in package.COMPONENTS}
     assert SCHEMA["name"] == "apim-lastmile" and SCHEMA["version"] == package.version()
 
@@ -128,7 +128,7 @@ def test_an_enum_outside_the_schema_is_refused_by_the_provider():
 def test_the_plugin_folder_hosts_the_package():
     plugin = yaml.safe_load((REPO / "provider" / "PulumiPlugin.yaml").read_text())
     assert plugin["runtime"]["name"] == "python"
-    assert "from apim_lastmile.package import main" in (REPO / "provider" / "__main__.py").read_text()
+    assert "from apim_lastmile.tools.package import main" in (REPO / "provider" / "__main__.py").read_text()
     assert (REPO / "provider" / "requirements.txt").read_text().strip().splitlines()[-1] == ".."
 
 
@@ -167,7 +167,7 @@ def test_a_gateway_exported_by_one_stack_is_a_gateway_ref_in_another():
     import pulumi
 
     from apim_lastmile import KeyVaultSecretBackend, gateway_ref_from_stack
-    from apim_lastmile.plan import LastMileMocks
+    from apim_lastmile.tools.plan import LastMileMocks
 
     exported = stack_plan("prod").outputs["gateway"]
     assert set(exported) == {"serviceName", "resourceGroupName", "principalId", "identityClientId", "identityType", "gatewayUrl", "sku", "cache",
@@ -192,7 +192,7 @@ def test_a_stack_reference_without_the_tier_cannot_take_send_request():
     import pulumi
 
     from apim_lastmile import KeyVaultSecretBackend, LastMileError, gateway_ref_from_stack
-    from apim_lastmile.plan import LastMileMocks
+    from apim_lastmile.tools.plan import LastMileMocks
 
     exported = {"serviceName": "apim-platform", "resourceGroupName": "rg-platform", "principalId": "11111111-1111-4111-8111-111111111111"}
     with pytest.raises(LastMileError, match="does not say whether the gateway has a cache"):

@@ -17,12 +17,13 @@ import pytest
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi_azure_native import apimanagement
 
-from apim_lastmile import Gateway, KeyVaultSecretBackend, LastMileError, SecuredFunctionBackend, api_versions, contract, keyvault_api
+from apim_lastmile import Gateway, KeyVaultSecretBackend, LastMileError, SecuredFunctionBackend, keyvault_api
+from apim_lastmile.tools import api_versions, contract
 from apim_lastmile.azure_rules import (ACKNOWLEDGE_TRUSTED_SERVICE_RETIREMENT, CAPACITY, CLIENT_CERTIFICATE_TIERS,
                                        DISABLE_OVER_PRIVILEGED_ACCESS, OPERATIONS_PER_SERVICE)
-from apim_lastmile.cli import main
+from apim_lastmile.tools.cli import main
 from apim_lastmile.gateway import SKUS, without_client_certificate
-from apim_lastmile.plan import LastMileMocks, run as plan_run
+from apim_lastmile.tools.plan import LastMileMocks, run as plan_run
 
 from helpers import registered, run, stack_plan
 
@@ -241,7 +242,7 @@ def test_the_stacks_send_nothing_that_retires(stack):
 
 
 def test_lastmile_plan_warns_of_a_retirement_and_fails_on_a_retired_version(monkeypatch, capsys, cached_plans):
-    from apim_lastmile import api_versions as module
+    from apim_lastmile.tools import api_versions as module
 
     monkeypatch.setattr(module, "RETIREMENTS", (module.Retirement("Microsoft.ApiManagement", "2030-01-01", date(2027, 1, 1),
                                                                   "example", "move on"),))

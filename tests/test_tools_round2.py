@@ -18,14 +18,15 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from apim_lastmile import EntraBackend, SecuredFunctionBackend, permissions
-from apim_lastmile import verify as verify_mod
-from apim_lastmile.cli import main
+from apim_lastmile import EntraBackend, SecuredFunctionBackend
+from apim_lastmile.tools import permissions
+from apim_lastmile.tools import verify as verify_mod
+from apim_lastmile.tools.cli import main
 from apim_lastmile.keyvault_api import SECRET
-from apim_lastmile.permissions import NARROW_ROLES, requirements
-from apim_lastmile.plan import SUBSCRIPTION_ID, Registration
+from apim_lastmile.tools.permissions import NARROW_ROLES, requirements
+from apim_lastmile.tools.plan import SUBSCRIPTION_ID, Registration
 from apim_lastmile.roles import BUILT_IN_ROLES
-from apim_lastmile.verify import verify
+from apim_lastmile.tools.verify import verify
 
 from helpers import run
 

@@ -15,10 +15,10 @@ import urllib.error
 
 import pytest
 
-from apim_lastmile import verify as verify_mod
-from apim_lastmile.cli import main
+from apim_lastmile.tools import verify as verify_mod
+from apim_lastmile.tools.cli import main
 from apim_lastmile.errors import LastMileError
-from apim_lastmile.verify import verify
+from apim_lastmile.tools.verify import verify
 
 
 NETWORKED = ["gateway-ip", "private"]

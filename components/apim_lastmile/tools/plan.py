@@ -23,7 +23,7 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
-from . import keyvault_api
+from .. import keyvault_api
 
 SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"
 TENANT_ID = "00000000-0000-4000-8000-00000000000a"
@@ -115,7 +115,7 @@ class LastMileMocks(pulumi_mocks.Mocks):
             if "SystemAssigned" in str(identity.get("type", "")):
                 identity.update(principalId=guid("principal"), tenantId=TENANT_ID)
             outputs.update(identity=identity, gatewayUrl=f"https://{azure_name}.azure-api.net")
-            from .azure_rules import DEDICATED_OUTBOUND_IPS
+            from ..azure_rules import DEDICATED_OUTBOUND_IPS
 
             if (inputs.get("sku") or {}).get("name") in DEDICATED_OUTBOUND_IPS:
                 # Documentation addresses (RFC 5737), one per service, as Azure gives a classic-tier service its own.
@@ -366,10 +366,10 @@ def find_project(start: Optional[Path] = None) -> Path:
 def load_stack_config(project_dir: Path, stack: str) -> tuple[str, dict[str, Any], list[str]]:
     """Project name, config and secret keys of ``stacks/Pulumi.<stack>.yaml`` (secure values masked).
 
-    Both files are read by :func:`apim_lastmile.loader.load_yaml` (size, alias, tag and duplicate-key limits;
+    Both files are read by :func:`apim_lastmile.tools.loader.load_yaml` (size, alias, tag and duplicate-key limits;
     dates stay strings); any problem is a :class:`ConfigError` naming ``<file>:<line>:<column>``.
     """
-    from .errors import ConfigError
+    from ..errors import ConfigError
     from .loader import load_yaml
 
     if not _STACK_NAME.fullmatch(stack):

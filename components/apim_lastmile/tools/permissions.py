@@ -6,7 +6,7 @@ create role assignments; creating app registrations and app role assignments nee
 
 Every scope names its subscription: a resource group as ``resource group <name> in subscription <id>``, a resource by
 its full ARM id. Resources registered with ``resourceGroupName`` live in the deployer's subscription (the azure-native
-provider's), which an offline plan knows only as :data:`apim_lastmile.plan.SUBSCRIPTION_ID`; role assignment scopes
+provider's), which an offline plan knows only as :data:`apim_lastmile.tools.plan.SUBSCRIPTION_ID`; role assignment scopes
 are full ARM ids and carry their own. Two groups of one name in two subscriptions are two scopes.
 
 Contributor on a resource group only where the program creates resources of kinds no narrower built-in role covers;
@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from . import keyvault_api
-from .roles import role_name
+from .. import keyvault_api
+from ..roles import role_name
 
 #: What a custom deployer role needs besides the write actions to follow APIM's asynchronous operations
 #: (the action Microsoft.ApiManagement/service/tenant/operationResults/read in Azure's resource provider operations:

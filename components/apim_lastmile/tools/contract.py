@@ -1,7 +1,7 @@
 """Azure's published contract for every resource type we register, and a check of wire inputs against it.
 
 Mocks accept whatever a program sends; Azure Resource Manager does not. The facts in ``azure_contract.json`` are
-extracted (by :func:`extract`, run as ``python -m apim_lastmile.contract <azure-types dir>``) from Microsoft's
+extracted (by :func:`extract`, run as ``python -m apim_lastmile.tools.contract <azure-types dir>``) from Microsoft's
 resource types generated from the Azure REST API specifications, at the api-version pulumi-azure-native uses
 for each type. For every property path of each resource body they keep: the value type, required and read-only
 flags, enums (closed, or extensible: documented values of a ``modelAsString`` enum), string length and pattern,
@@ -516,7 +516,7 @@ def _parent(path: str) -> str:
 
 def beyond_contract(token: str, inputs: dict) -> list[Finding]:
     """What Azure refuses although its published contract allows it (``azure_rules``, each rule with its source)."""
-    from .azure_rules import CLIENT_CERTIFICATE_REFUSED
+    from ..azure_rules import CLIENT_CERTIFICATE_REFUSED
 
     found: list[Finding] = []
     if token.split(":")[0] == "azure-native" and token.endswith(":ApiManagementService"):
@@ -538,10 +538,10 @@ def check_plan(registrations) -> list[Finding]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """``python -m apim_lastmile.contract <azure-types dir>``: (re)write ``azure_contract.json``."""
+    """``python -m apim_lastmile.tools.contract <azure-types dir>``: (re)write ``azure_contract.json``."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        sys.stderr.write("usage: python -m apim_lastmile.contract <path to shared/azure-types>\n")
+        sys.stderr.write("usage: python -m apim_lastmile.tools.contract <path to shared/azure-types>\n")
         return 2
     FACTS_FILE.write_text(json.dumps(extract(Path(args[0])), indent=1, sort_keys=True) + "\n")
     return 0

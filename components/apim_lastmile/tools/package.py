@@ -10,10 +10,10 @@ import json
 import re
 from importlib import metadata
 
-from .entra_backend import EntraBackend
-from .function_backend import SecuredFunctionBackend
-from .gateway import Gateway
-from .keyvault_backend import KeyVaultSecretBackend
+from ..entra_backend import EntraBackend
+from ..function_backend import SecuredFunctionBackend
+from ..gateway import Gateway
+from ..keyvault_backend import KeyVaultSecretBackend
 
 #: The package name: type tokens are apim-lastmile:index:<Component>.
 NAME = "apim-lastmile"
@@ -33,8 +33,8 @@ def provider():
     from pulumi.provider.experimental.component import ComponentProvider
     from pulumi.provider.server import ComponentInitError
 
-    from .errors import LastMileError, show
-    from .naming import camel_path
+    from ..errors import LastMileError, show
+    from ..naming import camel_path
 
     class LastMileProvider(ComponentProvider):
         def __init__(self, *args) -> None:

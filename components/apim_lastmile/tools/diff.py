@@ -20,7 +20,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .errors import LastMileError
+from ..errors import LastMileError
 
 #: What can change for one URN (type and name are part of the URN itself).
 _FIELDS = ("parent", "protect", "options")

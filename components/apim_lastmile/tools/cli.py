@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .errors import LastMileError
+from ..errors import LastMileError
 
 #: The environment variable that may hold the APIM subscription key for `lastmile verify`.
 KEY_ENV = "LASTMILE_SUBSCRIPTION_KEY"

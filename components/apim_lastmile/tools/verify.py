@@ -38,7 +38,7 @@ from typing import Any, Iterable, Optional
 from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
 from .diff import Shown, display, load_json, printable, shown
-from .errors import LastMileError
+from ..errors import LastMileError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SUBSCRIPTION_HEADER = "Ocp-Apim-Subscription-Key"

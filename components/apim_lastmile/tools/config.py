@@ -20,12 +20,12 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from . import audiences, naming
-from .entra_backend import check_backend_url, check_headers, check_role_assignments
-from .errors import NOT_SHOWN, ConfigError, LastMileError, Shown
-from .azure_rules import check_location, did_you_mean
-from .network import choose_mode
-from .storage import STORAGE_REFUSED
+from .. import audiences, naming
+from ..entra_backend import check_backend_url, check_headers, check_role_assignments
+from ..errors import NOT_SHOWN, ConfigError, LastMileError, Shown
+from ..azure_rules import check_location, did_you_mean
+from ..network import choose_mode
+from ..storage import STORAGE_REFUSED
 
 PROJECT_KEYS = ("resourceGroup", "gateway", "functionBackends", "secretBackends", "entraBackends", "dataLakeReaders", "protect")
 
@@ -301,16 +301,16 @@ def config_key(argument: str) -> str:
 def _check_components(env: EnvironmentConfig, project: str) -> None:
     """Run every component's own argument checks on the args the program will pass, before anything is registered,
     and report a failure at its config key. The gateway reference is a stand-in with the stack's tier and cache."""
-    from .entra_backend import _validate as entra
-    from .function_backend import _validate as function
-    from .gateway import _validate as gateway
-    from .keyvault_backend import _validate as secret
+    from ..entra_backend import _validate as entra
+    from ..function_backend import _validate as function
+    from ..gateway import _validate as gateway
+    from ..keyvault_backend import _validate as secret
 
     ref = {**_CHECK_REF, "sku": env.gateway.sku, "outbound_ips": []}  # as Gateway.ref carries them
     if env.gateway.external_cache is not None:
         ref["cache"] = "external"
     if env.gateway.virtual_network is not None:
-        from .network import PRIVATE_DNS_ZONES, check_virtual_network, subnet_capacity
+        from ..network import PRIVATE_DNS_ZONES, check_virtual_network, subnet_capacity
 
         try:
             network = check_virtual_network(env.gateway_args().get("virtual_network"), env.gateway.sku)
@@ -343,7 +343,7 @@ def _check_components(env: EnvironmentConfig, project: str) -> None:
 
 def _lake_endpoints(reader: "DataLakeReaderConfig", ref: dict) -> None:
     """A Data Lake reader's mode on the stand-in gateway; a private one adds two endpoints (dfs and blob)."""
-    from .network import count_endpoints
+    from ..network import count_endpoints
 
     if reader.network_mode(ref) == "private":
         count_endpoints(ref, reader.name, 2)

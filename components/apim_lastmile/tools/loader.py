@@ -47,7 +47,7 @@ import yaml
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 #: Largest file read, in bytes.
 MAX_BYTES = 256 * 1024
