@@ -15,7 +15,7 @@ import yaml
 from pulumi.errors import InputPropertyError
 
 from apim_lastmile.tools import package
-from apim_lastmile.naming import camel_path
+from apim_lastmile.arguments import camel_path
 
 from helpers import registered, run, stack_plan
 

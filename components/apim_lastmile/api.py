@@ -8,7 +8,7 @@ from typing import Optional, Sequence, TypedDict
 import pulumi
 from pulumi_azure_native import apimanagement
 
-from . import naming
+from . import arguments, claims, naming
 from .azure_rules import MAX_OPERATIONS, OPERATIONS_PER_SERVICE, SERVICE_LIMITS_SOURCE, check_location, check_policy_size
 from .errors import LastMileError
 from .gateway import GatewayRef, check_gateway_ref, gateway_url
@@ -86,7 +86,7 @@ def check_operations(operations: Optional[Sequence[Operation]], key: str = "oper
         unknown = sorted(set(op) - {"method", "url_template"})
         if unknown:
             raise LastMileError(f"{where}.{unknown[0]}", op[unknown[0]], "unknown key; an operation has method and url_template")
-        method = naming.plain(op.get("method"))
+        method = arguments.plain(op.get("method"))
         if method not in HTTP_METHODS:
             raise LastMileError(f"{where}.method", method, f"expected one of {', '.join(HTTP_METHODS)}")
         template = op.get("url_template")
@@ -99,7 +99,7 @@ def check_operations(operations: Optional[Sequence[Operation]], key: str = "oper
             raise LastMileError(where, op, f"the same operation as {key}[{other}] to APIM (its id {op_id!r} is case-insensitive "
                                            "and ignores punctuation): merge them or change the path")
         ids[op_id] = index
-    return [{"method": naming.plain(op["method"]), "url_template": op["url_template"]} for op in operations]
+    return [{"method": arguments.plain(op["method"]), "url_template": op["url_template"]} for op in operations]
 
 
 def check_backend_basics(kind: str, name: str, args: object, allowed: object, needs_resource_group: bool = True) -> GatewayRef:
@@ -108,9 +108,9 @@ def check_backend_basics(kind: str, name: str, args: object, allowed: object, ne
     naming.COMPONENT_NAME.check(f"{kind} name", name)
     if not isinstance(args, dict):
         raise LastMileError("args", args, f"expected {kind}Args (a dict)")
-    naming.check_known_keys(args, allowed)
+    arguments.check_known_keys(args, allowed)
     for switch in ("subscription_required", "protect"):
-        naming.check_bool(args, switch)
+        arguments.check_bool(args, switch)
     if args.get("location") is not None and not isinstance(args["location"], pulumi.Output):
         check_location("location", args["location"])
     gateway = check_gateway_ref(args.get("gateway"))
@@ -131,9 +131,9 @@ def check_api_path(path: object, gateway: GatewayRef, owner: str, key: str = "ap
     if isinstance(path, str) and path.startswith("/"):
         raise LastMileError(key, path, "an API path has no leading '/': write 'orders', not '/orders'")
     naming.API_PATH.check(key, path)
-    gateway_key = naming.gateway_key(gateway["service_name"])
-    naming.CLAIMS.claim(gateway_key, path, owner, key)
-    naming.CLAIMS.claim(("api id", gateway_key), owner, owner, "name", what="API id")
+    gateway_key = claims.gateway_key(gateway["service_name"])
+    claims.CLAIMS.claim(gateway_key, path, owner, key)
+    claims.CLAIMS.claim(("api id", gateway_key), owner, owner, "name", what="API id")
     count_on_gateway(gateway, "API operations", owner, len(operations), OPERATIONS_PER_SERVICE, "operations")
     return path  # type: ignore[return-value]
 
@@ -141,8 +141,8 @@ def check_api_path(path: object, gateway: GatewayRef, owner: str, key: str = "ap
 def count_on_gateway(gateway: GatewayRef, what: str, owner: str, count: int, limits: dict[str, int], key: str) -> None:
     """Count ``owner``'s ``count`` entities of one kind on ``gateway`` within this program run, and refuse a total
     above the tier's service limit (``azure_rules``; known when the ref says its tier)."""
-    total = naming.CLAIMS.tally((what, naming.gateway_key(gateway["service_name"])), owner, count)
-    sku = naming.plain(gateway.get("sku"))
+    total = claims.CLAIMS.tally((what, claims.gateway_key(gateway["service_name"])), owner, count)
+    sku = arguments.plain(gateway.get("sku"))
     limit = limits.get(sku) if isinstance(sku, str) else None
     if limit is not None and total > limit:
         raise LastMileError(key, f"{total} {what} on the gateway",
@@ -199,7 +199,7 @@ def publish_api(
         api_id=api.name,
         policy_id="policy",
         format=apimanagement.PolicyContentFormat.RAWXML,
-        value=pulumi.Output.from_input(policy_xml).apply(lambda xml: check_policy_size("policy_xml", xml, naming.plain(gateway.get("sku")))),
+        value=pulumi.Output.from_input(policy_xml).apply(lambda xml: check_policy_size("policy_xml", xml, arguments.plain(gateway.get("sku")))),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
         **common,
     )

@@ -10,7 +10,7 @@ from typing import Mapping, Optional, Sequence, TypedDict
 
 import pulumi
 
-from . import audiences, naming, policy, urls
+from . import audiences, claims, naming, policy, urls
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
@@ -158,7 +158,7 @@ def _validate(name: str, args: EntraBackendArgs) -> dict:
         if isinstance(scope, str):
             # The same role on the same scope for the same identity is one Azure role assignment: two components
             # managing it would delete it for each other (and name it the same, roles.assignment_name).
-            naming.CLAIMS.claim(("role assignment", naming.gateway_key(gateway["principal_id"])), f"{role_name(guid)} on {scope}",
+            claims.CLAIMS.claim(("role assignment", claims.gateway_key(gateway["principal_id"])), f"{role_name(guid)} on {scope}",
                                    name, f"role_assignments[{index}]", what="role assignment")
     headers = check_headers(args.get("headers"), entry.headers if entry else {})
     operations = check_operations(args.get("operations"))

@@ -13,7 +13,7 @@ import pulumi
 import pulumi_azuread as azuread
 from pulumi_azure_native import apimanagement, authorization, storage, web
 
-from . import flex, naming, policy
+from . import arguments, flex, naming, policy
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
@@ -103,10 +103,10 @@ def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
     if app_name is None:
         naming.check_prefix_fits(naming.FUNCTION_APP, "SecuredFunctionBackend name", f"func-{name}-")
     runtime = args.get("runtime") or {"name": "python"}
-    runtime_name = naming.plain(runtime.get("name")) if isinstance(runtime, dict) else runtime
+    runtime_name = arguments.plain(runtime.get("name")) if isinstance(runtime, dict) else runtime
     if not isinstance(runtime, dict) or not isinstance(runtime_name, str) or runtime_name not in RUNTIMES:
         raise LastMileError("runtime.name", runtime_name, f"expected one of {', '.join(RUNTIMES)}")
-    naming.check_known_keys(runtime, FunctionRuntime, "runtime.")
+    arguments.check_known_keys(runtime, FunctionRuntime, "runtime.")
     runtime = {"name": runtime_name, "version": check_runtime_version(runtime_name, runtime.get("version"))}
     max_instances = args.get("maximum_instance_count", 40)
     low, high = flex.MAXIMUM_INSTANCE_COUNT

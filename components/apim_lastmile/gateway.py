@@ -9,7 +9,7 @@ from typing import Optional, TypedDict
 import pulumi
 from pulumi_azure_native import apimanagement, managedidentity
 
-from . import naming
+from . import arguments, claims, naming
 from .azure_rules import (ACKNOWLEDGE_TRUSTED_SERVICE_RETIREMENT, CLIENT_CERTIFICATE_TIERS, DEDICATED_OUTBOUND_IPS,
                           DISABLE_OVER_PRIVILEGED_ACCESS, MAX_ACCESS_RULES, check_capacity, check_location)
 from .errors import LastMileError
@@ -188,9 +188,9 @@ def _validate(name: str, args: GatewayArgs) -> dict:
     naming.COMPONENT_NAME.check("Gateway name", name)
     if not isinstance(args, dict):
         raise LastMileError("args", args, "expected GatewayArgs (a dict)")
-    naming.check_known_keys(args, GatewayArgs)
+    arguments.check_known_keys(args, GatewayArgs)
     for switch in ("user_assigned_identity", "protect"):
-        naming.check_bool(args, switch)
+        arguments.check_bool(args, switch)
     if args.get("location") is not None and not isinstance(args["location"], pulumi.Output):
         check_location("location", args["location"])
     for key in ("resource_group_name", "publisher_email", "publisher_name"):
@@ -202,7 +202,7 @@ def _validate(name: str, args: GatewayArgs) -> dict:
         raise LastMileError("publisher_name", publisher_name, "expected a name of 1-100 characters")
     if isinstance(args["resource_group_name"], str):
         naming.RESOURCE_GROUP.check("resource_group_name", args["resource_group_name"])
-    sku = naming.plain(args.get("sku", "Consumption"))
+    sku = arguments.plain(args.get("sku", "Consumption"))
     if not isinstance(sku, str) or sku not in SKUS:
         raise LastMileError("sku", sku, f"expected one of {', '.join(SKUS)}")
     capacity = check_capacity("capacity", sku, args.get("capacity", SKUS[sku]))
@@ -214,10 +214,10 @@ def _validate(name: str, args: GatewayArgs) -> dict:
     # Program-wide: APIM service names are global (<name>.azure-api.net), and a gateway with a network creates the
     # privatelink zones in its group, where a second one of the same name cannot be.
     if service_name is not None:
-        naming.CLAIMS.claim("apim services", service_name, name, "service_name", what="API Management service name")
+        claims.CLAIMS.claim("apim services", service_name, name, "service_name", what="API Management service name")
     if virtual is not None and isinstance(args["resource_group_name"], str):
         for zone in virtual["zones"]:
-            naming.CLAIMS.claim(("private DNS zones", args["resource_group_name"].lower()), PRIVATE_DNS_ZONES[zone], name,
+            claims.CLAIMS.claim(("private DNS zones", args["resource_group_name"].lower()), PRIVATE_DNS_ZONES[zone], name,
                                 "virtual_network", what="private DNS zone")
     return {"sku": sku, "capacity": capacity, "service_name": service_name, "uai": uai, "protect": args.get("protect", False),
             "external_cache": check_external_cache(args.get("external_cache")),
@@ -373,7 +373,7 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
     if not isinstance(gateway, dict):
         raise LastMileError(key, gateway, "expected a GatewayRef: Gateway(...).ref or a dict with service_name, resource_group_name, principal_id")
     # A misspelt field (outbound_ip, privatelink, Sku) would leave the backend in a weaker network mode without a word.
-    naming.check_known_keys(gateway, GatewayRef, f"{key}.")
+    arguments.check_known_keys(gateway, GatewayRef, f"{key}.")
     for field in ("service_name", "resource_group_name", "principal_id"):
         if gateway.get(field) in (None, ""):
             raise LastMileError(f"{key}.{field}", gateway.get(field), f"a GatewayRef needs {field}")
@@ -388,7 +388,7 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
     client_id = gateway.get("identity_client_id")
     if isinstance(client_id, str):
         naming.check_guid(f"{key}.identity_client_id", client_id)
-    identity_type = naming.plain(gateway.get("identity_type"))
+    identity_type = arguments.plain(gateway.get("identity_type"))
     if identity_type is not None and identity_type not in IDENTITY_TYPES:
         raise LastMileError(f"{key}.identity_type", identity_type, f"expected one of {', '.join(IDENTITY_TYPES)}")
     if identity_type == "SystemAssigned" and client_id is not None:
@@ -407,7 +407,7 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
         naming.check_https_url(f"{key}.gateway_url", url)
     elif url is not None and not isinstance(url, pulumi.Output):
         raise LastMileError(f"{key}.gateway_url", url, "expected the gateway's https:// URL")
-    sku, cache = naming.plain(gateway.get("sku")), naming.plain(gateway.get("cache"))
+    sku, cache = arguments.plain(gateway.get("sku")), arguments.plain(gateway.get("cache"))
     if sku is not None and (not isinstance(sku, str) or sku not in SKUS):
         raise LastMileError(f"{key}.sku", sku, f"expected one of {', '.join(SKUS)}")
     if cache is not None and cache not in CACHE_KINDS:
@@ -466,7 +466,7 @@ def check_private_link(link: object, sku: Optional[str], key: str = "gateway.pri
         return
     if not isinstance(link, dict):
         raise LastMileError(key, link, "expected a PrivateLinkRef: {'subnet_id': ..., 'location': ..., 'dns_zone_ids': {'sites': ...}}")
-    naming.check_known_keys(link, PrivateLinkRef, f"{key}.")
+    arguments.check_known_keys(link, PrivateLinkRef, f"{key}.")
     for field in ("subnet_id", "location", "dns_zone_ids"):
         if link.get(field) in (None, "", {}):
             raise LastMileError(f"{key}.{field}", link.get(field), f"a PrivateLinkRef needs {field} (a private endpoint lives "
@@ -530,7 +530,7 @@ def gateway_ref_from_stack(stack: pulumi.StackReference, output: str = "gateway"
 
     service_name = field("serviceName")
     # Every ref read from this stack's export is the same gateway (API paths and ids are claimed on it once).
-    naming.alias_gateway(service_name, ("stack", getattr(stack, "_name", id(stack)), output))
+    claims.alias_gateway(service_name, ("stack", getattr(stack, "_name", id(stack)), output))
     ref: GatewayRef = {
         "service_name": service_name,
         "resource_group_name": field("resourceGroupName"),
@@ -568,8 +568,8 @@ def exported_ref(gateway: "Gateway") -> dict:
 def gateway_cache(gateway: GatewayRef) -> Optional[str]:
     """``internal``, ``external`` or ``none`` as the ref says (or as its ``sku`` implies); ``None`` when unknown."""
     if gateway.get("cache") is not None:
-        return naming.plain(gateway["cache"])
-    sku = naming.plain(gateway.get("sku"))
+        return arguments.plain(gateway["cache"])
+    sku = arguments.plain(gateway.get("sku"))
     if sku is None:
         return None
     return "none" if sku in NO_BUILT_IN_CACHE else "internal"

@@ -15,7 +15,7 @@ import pulumi_random as random
 import pulumiverse_time as time
 from pulumi_azure_native import apimanagement, authorization
 
-from . import keyvault_api, naming, policy
+from . import arguments, claims, keyvault_api, naming, policy
 from .policy.fragments import INT32_MAX
 from .api import Operation, check_api_path, check_backend_basics, check_operations, count_on_gateway, publish_api
 from .azure_rules import NAMED_VALUES_PER_SERVICE
@@ -105,7 +105,7 @@ def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
     secret_name = naming.KEY_VAULT_SECRET.check("secret_name", args.get("secret_name", f"{name}-password"))
     if vault_name is not None:
         # Two backends writing one secret of an adopted vault would overwrite each other's password.
-        naming.CLAIMS.claim(("key vault", vault_name.lower()), secret_name, name, "secret_name", what="Key Vault secret")
+        claims.CLAIMS.claim(("key vault", vault_name.lower()), secret_name, name, "secret_name", what="Key Vault secret")
     secret_value = args.get("secret_value")
     if secret_value is not None and not isinstance(secret_value, pulumi.Output):
         raise LastMileError(
@@ -115,7 +115,7 @@ def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
     rotation = args.get("rotation", "initial")
     if not isinstance(rotation, str) or not rotation:
         raise LastMileError("rotation", rotation, "expected a non-empty string, e.g. a date such as 2026-11-23")
-    delivery = naming.plain(args.get("delivery", "named-value"))
+    delivery = arguments.plain(args.get("delivery", "named-value"))
     if delivery not in DELIVERIES:
         raise LastMileError("delivery", delivery, f"expected one of {', '.join(DELIVERIES)}")
     if delivery == "send-request":
@@ -178,7 +178,7 @@ def check_gateway_caches(gateway: GatewayRef, key: str = "delivery") -> None:
         )
     raise LastMileError(
         key, "send-request",
-        f"the gateway's {naming.plain(gateway.get('sku')) or 'tier'} has no built-in cache and no external cache is configured, so every "
+        f"the gateway's {arguments.plain(gateway.get('sku')) or 'tier'} has no built-in cache and no external cache is configured, so every "
         "request would miss the cache and call Key Vault (which throttles under load): use delivery 'named-value', or "
         "give the gateway an external cache (GatewayArgs external_cache; in stack config gateway.externalCache)",
     )

@@ -1,9 +1,8 @@
-"""Azure naming rules, checked eagerly, and unique suffixes from pulumi-random."""
+"""Azure's names and ids: naming rules checked eagerly, GUIDs, e-mail addresses, resource ids and their types, and
+unique suffixes from pulumi-random. Program-wide claims are in ``claims``; an argument's shape in ``arguments``."""
 
 from __future__ import annotations
 
-import contextlib
-import enum
 import re
 import uuid
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_random as random
 
-from .errors import NOT_SHOWN, LastMileError, Shown
+from .errors import LastMileError
 
 SUFFIX_LENGTH = 6
 
@@ -140,41 +139,6 @@ def resource_type(resource_id: str) -> str:
     return "/".join([rest[0], *rest[1::2]]) if rest else ""
 
 
-def camel_path(argument: str) -> str:
-    """An argument path in camelCase, as stack config and the package schema name it (``role_assignments[0].scope``
-    -> ``roleAssignments[0].scope``); header names under ``headers`` keep their case."""
-    from pydantic.alias_generators import to_camel
-
-    out: list[str] = []
-    for segment in argument.split("."):
-        head, bracket, rest = segment.partition("[")
-        out.append((head if out and out[-1] == "headers" else to_camel(head)) + bracket + rest)
-    return ".".join(out)
-
-
-def plain(value: Any) -> Any:
-    """An enum member's value (the component package hands enums over as members), anything else as it is."""
-    return value.value if isinstance(value, enum.Enum) else value
-
-
-def check_known_keys(args: dict, allowed: Any, key: str = "") -> None:
-    """No key outside ``allowed`` (a TypedDict or names): a misspelt ``protect`` must not leave production unprotected."""
-    import difflib
-
-    names = list(getattr(allowed, "__annotations__", allowed))
-    for name in args:
-        if name not in names:
-            close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise LastMileError(f"{key}{name}", Shown(NOT_SHOWN), f"unknown argument; {hint}known: {', '.join(sorted(names))}")
-
-
-def check_bool(args: dict, key: str) -> None:
-    """A switch given must be True or False: None or "false" would silently mean something else."""
-    if key in args and not isinstance(args[key], bool):
-        raise LastMileError(key, args[key], "expected True or False")
-
-
 def stable_uuid(*parts: str) -> str:
     """A deterministic GUID for ``parts``: the same program yields the same id on every run."""
     return str(uuid.uuid5(LASTMILE_NAMESPACE, "/".join(parts)))
@@ -209,63 +173,6 @@ def unique_suffix(name: str, parent: Optional[pulumi.Resource] = None,
         keepers={k: pulumi.Output.from_input(v).apply(lambda x: x or "") for k, v in (keepers or {}).items()} or None,
         opts=pulumi.ResourceOptions(parent=parent),
     ).result
-
-
-class _Claims:
-    """Names claimed within one program run, per scope: API paths and API ids per gateway, secrets per adopted vault,
-    grants per identity. APIM and Azure reject (or silently share) a second claim, so it is refused before it registers."""
-
-    def __init__(self) -> None:
-        self._claims: dict[tuple[int, Any], dict[str, str]] = {}
-
-    @contextlib.contextmanager
-    def isolated(self):
-        """Claims made inside (a dry run of the checks) are forgotten afterwards."""
-        saved, self._claims = self._claims, {}
-        try:
-            yield
-        finally:
-            self._claims = saved
-
-    def claim(self, gateway_key: Any, path: str, owner: str, key: str, what: str = "API path") -> None:
-        from pulumi.runtime.settings import SETTINGS
-
-        run = id(SETTINGS.monitor)
-        claims = self._claims.setdefault((run, gateway_key), {})
-        other = claims.get(path.lower())
-        if other is not None and other != owner:
-            where = " on this gateway" if what.startswith("API") else " in this program"
-            raise LastMileError(key, path, f"{what} {path!r} is already used by {other!r}{where}; {what}s must be unique "
-                                           "(APIM compares them case-insensitively)")
-        claims[path.lower()] = owner
-
-    def tally(self, scope: Any, owner: str, count: int) -> int:
-        """Record ``count`` things ``owner`` adds within ``scope`` in this program run; the total of every owner."""
-        from pulumi.runtime.settings import SETTINGS
-
-        counts = self._claims.setdefault((id(SETTINGS.monitor), ("tally", scope)), {})
-        counts[owner] = count  # type: ignore[assignment]
-        return sum(counts.values())  # type: ignore[arg-type]
-
-
-CLAIMS = _Claims()
-
-
-#: Outputs that name a gateway known by another key (id of the Output -> key): refs read from one stack's export.
-#: The Output is kept with its key, so its id cannot be reused by another object while the entry exists.
-_GATEWAY_ALIASES: dict[int, tuple[Any, Any]] = {}
-
-
-def alias_gateway(service_name: Any, key: Any) -> None:
-    """Make ``service_name`` (an Output) identify the gateway ``key`` names, so two refs to it are one gateway."""
-    _GATEWAY_ALIASES[id(service_name)] = (service_name, key)
-
-
-def gateway_key(service_name: Any) -> Any:
-    """A key that identifies a gateway within one program run, whether its name is known or an Output."""
-    if isinstance(service_name, str):
-        return service_name.lower()
-    return _GATEWAY_ALIASES.get(id(service_name), (None, id(service_name)))[1]
 
 
 def optional(rule: NameRule, key: str, value: Optional[str]) -> Optional[str]:

@@ -28,7 +28,7 @@ from typing import Any, Mapping, Optional, Sequence, TypedDict
 
 import pulumi
 
-from . import naming
+from . import arguments, claims
 from .azure_rules import DEDICATED_OUTBOUND_IPS, MAX_ACCESS_RULES, VIRTUAL_NETWORK
 from .errors import LastMileError
 
@@ -144,11 +144,11 @@ def choose_mode(requested: Any, gateway: Mapping, adopted_app: bool, key: str = 
     """The mode to build: ``requested``, checked against the gateway's tier and what its ref carries, or else the
     strongest one available. ``refused``: modes this kind of backend cannot do, with the reason."""
     refused = refused or {}
-    sku = naming.plain(gateway.get("sku"))
+    sku = arguments.plain(gateway.get("sku"))
     supported = supported_modes(sku)
     if requested is None:
         return [m for m in supported if _unavailable(m, gateway, adopted_app, refused) is None][-1]
-    requested = naming.plain(requested)
+    requested = arguments.plain(requested)
     if requested not in MODES:
         raise LastMileError(key, requested, f"expected one of {', '.join(MODES)}")
     if requested not in supported:
@@ -232,7 +232,7 @@ def check_virtual_network(value: Any, sku: str, key: str = "virtual_network") ->
     check_network_tier(key, value, sku)
     if not isinstance(value, dict):
         raise LastMileError(key, value, "expected {'address_prefix': '10.40.0.0/24'}")
-    naming.check_known_keys(value, VirtualNetworkArgs, f"{key}.")
+    arguments.check_known_keys(value, VirtualNetworkArgs, f"{key}.")
     prefix = value.get("address_prefix")
     try:
         space = ipaddress.ip_network(prefix) if isinstance(prefix, str) else None
@@ -355,7 +355,7 @@ def count_endpoints(gateway: Mapping, owner: str, count: int, key: str = "networ
     """Count ``owner``'s private endpoints in the gateway's endpoint subnet within this program run, and refuse more
     than the subnet holds (known when the ref says ``endpoint_capacity``, as Gateway.ref does)."""
     link = gateway.get("private_link") or {}
-    total = naming.CLAIMS.tally(("private endpoints", naming.gateway_key(gateway["service_name"])), owner, count)
+    total = claims.CLAIMS.tally(("private endpoints", claims.gateway_key(gateway["service_name"])), owner, count)
     capacity = link.get("endpoint_capacity") if isinstance(link, Mapping) else None
     if isinstance(capacity, int) and total > capacity:
         raise LastMileError(key, "private", f"the gateway's endpoint subnet holds {capacity} private endpoints and this program "

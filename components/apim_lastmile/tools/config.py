@@ -20,7 +20,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from .. import audiences, naming
+from .. import arguments, audiences, claims, naming
 from ..entra_backend import check_backend_url, check_headers, check_role_assignments
 from ..errors import NOT_SHOWN, ConfigError, LastMileError, Shown
 from ..azure_rules import check_location, did_you_mean
@@ -295,7 +295,7 @@ def config_key(argument: str) -> str:
     """The config key for a component argument path (``operations[0].url_template`` -> ``operations[0].urlTemplate``)."""
     if argument.endswith(" name"):  # "SecuredFunctionBackend name": the component's name
         return "name"
-    return _CONFIG_KEYS.get(argument) or naming.camel_path(argument)
+    return _CONFIG_KEYS.get(argument) or arguments.camel_path(argument)
 
 
 def _check_components(env: EnvironmentConfig, project: str) -> None:
@@ -333,7 +333,7 @@ def _check_components(env: EnvironmentConfig, project: str) -> None:
                 "role_assignments": [{"role": "Storage Blob Data Reader", "scope": _CHECK_CONTAINER}], **b.args()}
         checks.append((f"dataLakeReaders[{i}]", lambda b=b, lake=lake: entra(b.name, lake)))
         checks.append((f"dataLakeReaders[{i}]", lambda b=b: _lake_endpoints(b, ref)))
-    with naming.CLAIMS.isolated():
+    with claims.CLAIMS.isolated():
         for where, check in checks:
             try:
                 check()

@@ -34,7 +34,7 @@ def provider():
     from pulumi.provider.server import ComponentInitError
 
     from ..errors import LastMileError, show
-    from ..naming import camel_path
+    from ..arguments import camel_path
 
     class LastMileProvider(ComponentProvider):
         def __init__(self, *args) -> None:
