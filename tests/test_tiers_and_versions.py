@@ -258,3 +258,15 @@ def test_lastmile_plan_warns_of_a_retirement_and_fails_on_a_retired_version(monk
 def test_permissions_name_the_async_read_for_custom_roles(capsys, cached_plans):
     assert main(["permissions", "dev", "--project-dir", str(REPO)]) == 0
     assert "Microsoft.ApiManagement/service/tenant/*/read" in capsys.readouterr().out
+
+
+def test_the_key_vault_move_keeps_the_old_types_as_aliases_and_the_plan_drops_only_the_sdks_version_aliases():
+    plan = stack_plan("dev")
+    assert plan.one(keyvault_api.VAULT).alias_types == ["azure-native:keyvault:Vault"]
+    assert plan.one(keyvault_api.SECRET).alias_types == ["azure-native:keyvault:Secret"]
+    for r in plan.registrations:
+        assert not [a for a in r.alias_types if re.fullmatch(r"azure-native:[a-z]+/v\d{8}(preview)?:\w+", a)], r.name
+    # azure-native's other aliases (a module move) stay
+    prod = stack_plan("prod")
+    zones = prod.of_type("azure-native:privatedns:PrivateZone")
+    assert zones and all(z.alias_types == ["azure-native:network:PrivateZone"] for z in zones)

@@ -8,6 +8,7 @@ Tests use the same machinery, so what they assert is what ``lastmile plan`` show
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -211,6 +212,8 @@ class Registration:
     outputs: dict = field(default_factory=dict)
     delete_before_replace: bool = False
     retain_on_delete: bool = False
+    #: The types this resource is aliased to (the engine's state migration; not part of the plan JSON).
+    alias_types: list[str] = field(default_factory=list)
 
     @property
     def options(self) -> dict:
@@ -247,6 +250,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     outputs=dict(self.resources[response.urn].state) if request.custom else {},
                     delete_before_replace=bool(request.deleteBeforeReplace),
                     retain_on_delete=bool(request.retainOnDelete),
+                    alias_types=sorted({a.spec.type for a in request.aliases if a.HasField("spec") and a.spec.type}),
                 )
             )
         return response
@@ -291,6 +295,27 @@ class Plan:
         }
 
 
+#: azure-native's classes alias every explicit-version type token of their resource
+#: (``azure-native:apimanagement/v20220801:ApiManagementService``...), for stacks deployed with azure-native v1/v2.
+_SDK_VERSION_ALIAS = re.compile(r"azure-native:[a-z]+/v\d{8}(?:preview)?:\w+")
+
+
+def _without_sdk_version_aliases(args: pulumi.ResourceTransformationArgs) -> Optional[pulumi.ResourceTransformationResult]:
+    """Leave out the SDK's aliases to old explicit-version type tokens. They matter only to the engine, for state that
+    an azure-native v1/v2 deployment left, which an offline plan has none of; resolving their URNs is three quarters
+    of a mock run's time (0.71 s -> 0.17 s for a gateway and a private function). Aliases a program sets itself (the
+    Key Vault resources' move to API 2026-02-01) stay, and are recorded (``Registration.alias_types``)."""
+    aliases = args.opts.aliases
+    if not aliases:
+        return None
+    kept = [a for a in aliases if not (isinstance(a, pulumi.Alias) and isinstance(a.type_, str) and _SDK_VERSION_ALIAS.fullmatch(a.type_))]
+    if len(kept) == len(aliases):
+        return None
+    opts = copy.copy(args.opts)
+    opts.aliases = kept or None
+    return pulumi.ResourceTransformationResult(args.props, opts)
+
+
 def _reset_runtime() -> None:
     from pulumi.runtime.settings import ROOT
 
@@ -320,6 +345,7 @@ def run(program: Callable[[], Any], *, project: str = "apim-lastmile", stack: st
 
     SETTINGS.package_refs = {}
     root = pulumi.runtime.get_root_resource()
+    pulumi.runtime.register_stack_transformation(_without_sdk_version_aliases)
     resolved: dict[str, Any] = {}
 
     async def main() -> None:
