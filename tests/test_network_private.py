@@ -113,8 +113,12 @@ def test_standard_v2_integrates_a_delegated_subnet_and_is_external():
     service = plan.one(APIM).plain_inputs
     assert service["virtualNetworkType"] == "External"
     assert service["virtualNetworkConfiguration"]["subnetResourceId"] == subnets["apim-gateway"].outputs["id"]
-    nsg = plan.one(NSG)
+    nsg = plan.one(NSG, "edge-nsg")
     assert gateway_subnet["networkSecurityGroup"]["id"] == nsg.outputs["id"]
+    # Landing zones deny a subnet without an NSG: the endpoints' subnet has its own, with Azure's default rules only.
+    endpoint_nsg = plan.one(NSG, "edge-endpoint-nsg")
+    assert endpoints["networkSecurityGroup"]["id"] == endpoint_nsg.outputs["id"] != nsg.outputs["id"]
+    assert not endpoint_nsg.plain_inputs.get("securityRules") and endpoints["privateEndpointNetworkPolicies"] == "Disabled"
     rules = {(r["direction"], r["destinationAddressPrefix"]): r for r in nsg.plain_inputs["securityRules"]}
     assert set(rules) == {("Outbound", "Storage"), ("Outbound", "AzureKeyVault")}
     # Two changes to one network at a time are refused: the second subnet waits for the first.
@@ -127,12 +131,12 @@ def test_classic_injection_has_no_delegation_and_the_management_rules(sku):
     gateway_subnet = next(s.plain_inputs for s in plan.of_type(SUBNET) if s.plain_inputs["subnetName"] == "apim-gateway")
     assert "delegations" not in gateway_subnet
     rules = {(r["direction"], r["sourceAddressPrefix"], r["destinationAddressPrefix"]):
-             r.get("destinationPortRange") or r.get("destinationPortRanges") for r in plan.one(NSG).plain_inputs["securityRules"]}
+             r.get("destinationPortRange") or r.get("destinationPortRanges") for r in plan.one(NSG, "edge-nsg").plain_inputs["securityRules"]}
     assert rules[("Inbound", "ApiManagement", "VirtualNetwork")] == "3443"
     assert rules[("Inbound", "AzureLoadBalancer", "VirtualNetwork")] == "6390"
     assert rules[("Outbound", "VirtualNetwork", "Sql")] == "1433"
     assert rules[("Outbound", "VirtualNetwork", "AzureMonitor")] == ["1886", "443"]
-    priorities = [(r["direction"], r["priority"]) for r in plan.one(NSG).plain_inputs["securityRules"]]
+    priorities = [(r["direction"], r["priority"]) for r in plan.one(NSG, "edge-nsg").plain_inputs["securityRules"]]
     assert len(priorities) == len(set(priorities))
     assert plan.one(APIM).plain_inputs["virtualNetworkType"] == "External"
 

@@ -318,10 +318,18 @@ def virtual_network(name: str, parent: pulumi.Resource, rg: pulumi.Input[str], l
         address_prefix=v["gateway_subnet"], network_security_group={"id": nsg.id},
         delegations=[{"name": "apim-outbound", "service_name": "Microsoft.Web/serverFarms"}] if v["model"] == "integration" else None,
         opts=child)
+    # Every subnet has an NSG: landing zones deny a subnet without one (ALZ Deny-Subnet-Without-Nsg, on by default;
+    # docs/research/landing-zone.md). Only Azure's default rules: with private endpoint network policies disabled, NSG
+    # rules do not apply to the endpoints' traffic (learn.microsoft.com/azure/private-link/disable-private-endpoint-
+    # network-policy), and a deployer in a peered network must still reach a private app's SCM endpoint.
+    endpoint_nsg = network.NetworkSecurityGroup(
+        f"{name}-endpoint-nsg", network_security_group_name=f"nsg-endpoints-{name}", resource_group_name=rg, location=location,
+        opts=child)
     # One subnet operation at a time: Azure refuses a second change to a network while one runs (AnotherOperationInProgress).
     endpoint_subnet = network.Subnet(
         f"{name}-endpoint-subnet", subnet_name=ENDPOINT_SUBNET, virtual_network_name=vnet.name, resource_group_name=rg,
         address_prefix=v["endpoint_subnet"], private_endpoint_network_policies="Disabled",
+        network_security_group={"id": endpoint_nsg.id},
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[gateway_subnet]))
     zones: dict[str, pulumi.Output[str]] = {}
     for group in v["zones"]:
