@@ -78,6 +78,8 @@ def test_generated_secret_is_a_pulumi_secret_everywhere(mode_plan):
     assert rpc.is_rpc_secret(secret.inputs["properties"]["value"]) or rpc.is_rpc_secret(secret.inputs["properties"])
     password = plan.one("random:index/randomPassword:RandomPassword")
     assert password.plain_inputs["keepers"] == {"rotation": "initial"} and password.plain_inputs["length"] == 32
+    # landing zones deny a secret without a content type
+    assert secret.plain_inputs["properties"]["contentType"] == "password"
     value = password.outputs["result"]
     for r in plan.registrations:
         if r.type != "azure-native_keyvault_v20260201:keyvault:Secret" and r.custom:

@@ -39,6 +39,10 @@ _SECRET_VAR = "lastmileSecret"
 _RESPONSE_VAR = "lastmileVaultResponse"
 
 
+#: What the secret holds, as its contentType says (a free string in Key Vault; landing zones require one).
+SECRET_CONTENT_TYPE = "password"
+
+
 class Delivery(str, Enum):
     """How the password reaches the policy."""
 
@@ -326,7 +330,8 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
             vault_name=vault_name,
             resource_group_name=vault_rg,
             secret_name=v["secret_name"],
-            properties={"value": value},
+            # A content type: landing zones deny a secret without one (ALZ Key Vault guardrails; docs/research/landing-zone.md).
+            properties={"value": value, "contentType": SECRET_CONTENT_TYPE},
             opts=pulumi.ResourceOptions.merge(secret_opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="azure-native:keyvault:Secret")])),
         )
 
