@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pulumi
 import pytest
 from lxml import etree
@@ -268,3 +270,23 @@ def test_generated_vault_and_apim_names_end_in_a_random_suffix(named_value_plan)
     assert plan.one("azure-native:apimanagement:ApiManagementService").plain_inputs["serviceName"] == "apim-edge-" + suffixes["edge"]
     for r in plan.of_type("random:index/randomString:RandomString"):
         assert r.plain_inputs["length"] == SUFFIX_LENGTH and r.plain_inputs["special"] is False
+
+
+def test_the_secret_expires_within_90_days_and_is_renewed_by_the_clock_and_by_rotation(mode_plan):
+    """Landing zones deny a secret without an expiry or with one more than 90 days out; the clock (pulumiverse-time
+    Rotating) rotates after 60 days, so the next `up` writes a version with a new expiry, and `rotation` restarts it."""
+    _, plan = mode_plan
+    secret = plan.one("azure-native_keyvault_v20260201:keyvault:Secret").plain_inputs["properties"]
+    clock = plan.one("time:index/rotating:Rotating")
+    written = clock.outputs["unix"]
+    assert secret["attributes"]["exp"] == written + 90 * 86400 and secret["contentType"] == "password"
+    assert clock.plain_inputs["rotationDays"] == 60 and clock.plain_inputs["triggers"] == {"rotation": "initial"}
+
+
+def test_the_plan_json_masks_the_secret_value_only(mode_plan):
+    _, plan = mode_plan
+    [entry] = [r for r in plan.to_json()["resources"] if r["type"].endswith(":keyvault:Secret")]
+    props = entry["inputs"]["properties"]
+    assert props["value"] == "[secret]" and props["contentType"] == "password" and props["attributes"]["exp"] > 0
+    password = plan.one("azure-native_keyvault_v20260201:keyvault:Secret").plain_inputs["properties"]["value"]
+    assert password not in json.dumps(plan.to_json())

@@ -41,6 +41,10 @@ _RESPONSE_VAR = "lastmileVaultResponse"
 
 #: What the secret holds, as its contentType says (a free string in Key Vault; landing zones require one).
 SECRET_CONTENT_TYPE = "password"
+#: The secret's expiry, in days after its version is written (landing zones deny more than 90), and how many days the
+#: clock runs before the next `up` writes a new version with a new expiry.
+SECRET_EXPIRY_DAYS = 90
+SECRET_RENEW_DAYS = 60
 
 
 class Delivery(str, Enum):
@@ -325,13 +329,20 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
                 f"{name}-password", length=32, special=True, override_special="!#%*-_=+.:", min_lower=2, min_upper=2,
                 min_numeric=2, min_special=2, keepers={"rotation": v["rotation"]}, opts=stateful,
             ).result)
+        # An expiry at most SECRET_EXPIRY_DAYS after the version is written, renewed by any `up` once the clock has run
+        # SECRET_RENEW_DAYS (and by a rotation): landing zones deny a secret without one, or with a longer one (ALZ Key
+        # Vault guardrails; docs/research/landing-zone.md). Key Vault still serves an expired secret ("exp" is
+        # informational: learn.microsoft.com/azure/key-vault/secrets/about-secrets), so a late `up` breaks nothing.
+        clock = time.Rotating(f"{name}-secret-clock", rotation_days=SECRET_RENEW_DAYS, triggers={"rotation": v["rotation"]},
+                              opts=child)
+        expires = clock.unix.apply(lambda written: written + SECRET_EXPIRY_DAYS * 86400)
         secret = keyvault_api.Secret(
             f"{name}-secret",
             vault_name=vault_name,
             resource_group_name=vault_rg,
             secret_name=v["secret_name"],
             # A content type: landing zones deny a secret without one (ALZ Key Vault guardrails; docs/research/landing-zone.md).
-            properties={"value": value, "contentType": SECRET_CONTENT_TYPE},
+            properties={"value": value, "contentType": SECRET_CONTENT_TYPE, "attributes": {"exp": expires}},
             opts=pulumi.ResourceOptions.merge(secret_opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="azure-native:keyvault:Secret")])),
         )
 

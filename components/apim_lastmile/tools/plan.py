@@ -87,6 +87,19 @@ def mask_secrets(value: Any) -> Any:
     return value
 
 
+def _masked_inputs(r: "Registration") -> Any:
+    """A registration's inputs with secrets masked. A Key Vault secret's ``properties`` reach the engine as one secret
+    (a secret anywhere in a property makes all of it secret); only its ``value`` is, so the rest (contentType, the
+    expiry) stays visible to a reviewer and to scanners."""
+    inputs = mask_secrets(r.inputs)
+    if r.type.endswith(":keyvault:Secret") and rpc.is_rpc_secret(r.inputs.get("properties")):
+        shown = dict(_plain(r.inputs["properties"]))
+        if "value" in shown:
+            shown["value"] = SECRET_MASK
+        inputs["properties"] = mask_secrets(shown)
+    return inputs
+
+
 class LastMileMocks(pulumi_mocks.Mocks):
     """Answers resource registrations and data-source calls the way Azure would, deterministically.
 
@@ -144,6 +157,9 @@ class LastMileMocks(pulumi_mocks.Mocks):
             version = hashlib.sha256(json.dumps((inputs.get("properties") or {}).get("value")).encode()).hexdigest()[:32]
             props["secretUriWithVersion"] = f"https://{vault}.vault.azure.net/secrets/{azure_name}/{version}"
             outputs["properties"] = props
+        elif typ == "time:index/rotating:Rotating":
+            # A fixed clock (2026-01-01T00:00:00Z), so plans are stable from run to run.
+            outputs.update(rfc3339="2026-01-01T00:00:00Z", unix=1767225600)
         elif typ == "azuread:index/applicationRegistration:ApplicationRegistration":
             object_id = guid("object")
             outputs.update(clientId=guid("client"), objectId=object_id)
@@ -287,7 +303,7 @@ class Plan:
             "stack": self.stack,
             "resources": [
                 {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "protect": r.protect,
-                 "options": r.options, "inputs": mask_secrets(r.inputs)}
+                 "options": r.options, "inputs": _masked_inputs(r)}
                 for r in sorted(self.registrations, key=lambda r: r.urn)
             ],
             "policies": dict(sorted(self.policies().items())),
