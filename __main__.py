@@ -8,9 +8,9 @@ import pulumi
 from pulumi_azure_native import resources, storage
 
 from apim_lastmile import EntraBackend, Gateway, GatewayArgs, KeyVaultSecretBackend, SecuredFunctionBackend, exported_ref, naming
-from apim_lastmile.tools import config
-from apim_lastmile.network import count_endpoints, private_endpoint
+from apim_lastmile.network import private_endpoint
 from apim_lastmile.storage import keyless_account_args, private_account_args
+from apim_lastmile.tools import config
 
 env = config.load()
 stateful = pulumi.ResourceOptions(protect=True) if env.protect else None
@@ -69,8 +69,6 @@ def data_lake_reader(entry: config.DataLakeReaderConfig) -> tuple[EntraBackend, 
     In network mode private (the default on a gateway with a virtual network) the account has no public access and
     the gateway reaches its dfs (and blob) endpoints through private endpoints in its network."""
     mode = entry.network_mode(gateway.ref)
-    if mode == "private":  # two endpoints, dfs and blob, in the gateway's endpoint subnet
-        count_endpoints(gateway.ref, entry.name, 2, f"dataLakeReaders[{entry.name}].network")
     account = storage.StorageAccount(
         f"{entry.name}-datalake",
         account_name=pulumi.Output.concat("dl", naming.alnum(entry.name)[:16], naming.unique_suffix(

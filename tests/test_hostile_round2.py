@@ -120,8 +120,10 @@ def test_a_gateway_ref_is_validated_like_an_argument(case):
 
 
 def test_a_valid_ref_still_plans_the_mode_it_asks_for():
-    assert run(backend({**REF, "sku": "Basic", "outbound_ips": ["203.0.113.10", "2001:db8::1"][:1]})).one(
-        "azure-native:web:WebApp").plain_inputs["siteConfig"]["ipSecurityRestrictionsDefaultAction"] == "Deny"
+    site = run(backend({**REF, "sku": "Basic", "outbound_ips": ["203.0.113.10", "2001:db8::1"]})).one(
+        "azure-native:web:WebApp").plain_inputs["siteConfig"]
+    assert site["ipSecurityRestrictionsDefaultAction"] == "Deny"
+    assert [r["ipAddress"] for r in site["ipSecurityRestrictions"]] == ["203.0.113.10/32", "2001:db8::1/128"]
     plan = run(backend({**REF, "sku": "Premium", "private_link": LINK}))
     assert plan.one("azure-native:web:WebApp").plain_inputs["publicNetworkAccess"] == "Disabled"
 

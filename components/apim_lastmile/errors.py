@@ -73,7 +73,8 @@ def show(value: Any) -> str:
 
 def cut(value: Any) -> Any:
     """``value`` itself when it shows whole, else its cut form: an error then keeps no long value (or secret) at all."""
-    return value if len(_text(value)) <= MAX_SHOWN and mask_credentials(_text(value)) == _text(value) else Shown(show(value))
+    text = _text(value)
+    return value if len(text) <= MAX_SHOWN and mask_credentials(text) == text else Shown(show(value))
 
 
 class LastMileError(ValueError):

@@ -16,11 +16,11 @@ import pulumiverse_time as time
 from pulumi_azure_native import apimanagement, authorization
 
 from . import arguments, claims, keyvault_api, naming, policy
-from .policy.fragments import INT32_MAX
 from .api import Operation, check_api_path, check_backend_basics, check_operations, count_on_gateway, publish_api
 from .azure_rules import NAMED_VALUES_PER_SERVICE
 from .errors import LastMileError
 from .gateway import GatewayRef, gateway_cache
+from .policy.fragments import INT32_MAX
 from .roles import BUILT_IN_ROLES, assign
 
 try:

@@ -20,10 +20,6 @@ independent layer where the gateway's tier allows it:
 
 import ipaddress
 from enum import Enum
-try:  # Python 3.11+
-    from typing import NotRequired
-except ImportError:  # pragma: no cover
-    from typing_extensions import NotRequired
 from typing import Any, Mapping, Optional, Sequence, TypedDict
 
 import pulumi
@@ -33,9 +29,9 @@ from .azure_rules import DEDICATED_OUTBOUND_IPS, MAX_ACCESS_RULES, VIRTUAL_NETWO
 from .errors import LastMileError
 
 try:  # Python 3.11+
-    from typing import Required
+    from typing import NotRequired, Required
 except ImportError:  # pragma: no cover
-    from typing_extensions import Required
+    from typing_extensions import NotRequired, Required
 
 
 class NetworkMode(str, Enum):
