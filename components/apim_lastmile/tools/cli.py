@@ -41,7 +41,11 @@ def _plan(args: argparse.Namespace) -> int:
         return 1
     project_dir = Path(args.project_dir) if args.project_dir else None
     result = plan_stack(args.stack, project_dir)
-    if args.json:
+    if args.arm:
+        from .arm_template import to_template
+
+        sys.stdout.write(json.dumps(to_template(result), indent=2) + "\n")
+    elif args.json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n")
     else:
         sys.stdout.write(render_text(result))
@@ -98,7 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="run the program for a stack under mocks and print what it declares")
     plan.add_argument("stack", help="stack name: reads stacks/Pulumi.<stack>.yaml")
-    plan.add_argument("--json", action="store_true", help="print the plan as stable JSON")
+    shape = plan.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print the plan as stable JSON")
+    shape.add_argument("--arm", action="store_true",
+                       help="print the plan's Azure resources as an ARM deployment template (for ARM scanners and Azure Policy)")
     plan.add_argument("--project-dir", help="the directory with Pulumi.yaml (default: this one or a parent)")
     plan.add_argument("--today", help="the date API version retirements are judged against, YYYY-MM-DD (default: today)")
     plan.set_defaults(func=_plan)

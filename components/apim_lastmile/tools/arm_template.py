@@ -1,0 +1,269 @@
+"""A plan's Azure resources as an ARM deployment template, for ARM scanners and Azure Policy evaluation.
+
+``lastmile plan <stack> --arm`` prints it. Every resource the program registers through azure-native (a type in
+``contract.WIRES``) becomes a template resource in ARM's shape, not the SDK's: the body's ``properties`` and every
+nested object's ``properties`` rebuilt from azure-native's flattened inputs, SDK client names turned back into ARM
+names (``contract._input_path``, the same mapping the contract check uses), children named as ARM names them
+(``service/api/operation``, ``account/default/container``, ``site/authsettingsV2``), extension resources (role
+assignments) with a ``scope``, and the API version azure-native sends.
+
+The template is deployed to one resource group (resource-group scope, what scanners read). The resource group a
+program creates is not a template resource (a resource group template cannot create its own group): it is named in
+the template's ``metadata.resourceGroup``. Resources in another resource group go into a nested deployment to that
+group. Values are those the offline plan resolved (mock ids, fixed clock); secret values become ``securestring``
+parameters without a default, and nothing else is masked. Resources of other providers (Microsoft Graph, random,
+time) are listed in ``metadata.notInTemplate``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pulumi.runtime import rpc
+
+from .contract import WIRES, Wire, _input_path, facts
+
+SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
+_RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
+
+
+class _Secrets:
+    """Secret values met on the way, each turned into a securestring parameter."""
+
+    def __init__(self) -> None:
+        self.parameters: dict[str, dict] = {}
+
+    def parameter(self, resource: str, path: str) -> str:
+        name = f"{resource}-{path.strip('.')}".replace(".", "-").replace("/", "-")
+        self.parameters[name] = {"type": "securestring",
+                                 "metadata": {"description": f"the secret {path.strip('.')} of {resource} (not shown by the plan)"}}
+        return f"[parameters('{name}')]"
+
+
+def _unwrap(value: Any, secrets: _Secrets, resource: str, path: str) -> Any:
+    """``value`` without Pulumi's secret wrappers: a secret leaf becomes a parameter reference. A secret object (Pulumi
+    marks a whole object secret when any part of it is) keeps its fields, its ``value`` becoming a parameter."""
+    if rpc.is_rpc_secret(value):
+        inner = value["value"]
+        if isinstance(inner, dict):
+            return {k: (secrets.parameter(resource, f"{path}.{k}") if k == "value" else _unwrap(v, secrets, resource, f"{path}.{k}"))
+                    for k, v in inner.items()}
+        return secrets.parameter(resource, path)
+    if isinstance(value, dict):
+        return {k: _unwrap(v, secrets, resource, f"{path}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v, secrets, resource, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _put(target: dict, relative: str, value: Any) -> None:
+    *outer, last = relative.split(".")
+    for key in outer:
+        target = target.setdefault(key, {})
+    target[last] = value
+
+
+def _shape(wire: Wire, paths: dict, at: str, value: Any) -> Any:
+    """The ARM shape of the input ``value`` that goes to ARM path ``at``."""
+    facts_ = paths.get(at)
+    if value is None or facts_ is None or facts_.get("unexpanded"):
+        return value
+    if facts_["type"] == "integer" and isinstance(value, float) and value.is_integer():
+        return int(value)  # Pulumi's wire format has numbers only; ARM's types say integer
+    if facts_["type"] == "object" and isinstance(value, dict):
+        out: dict = {}
+        for key, child in value.items():
+            path = _input_path(wire, paths, at, key)
+            if path is None:  # unknown to Azure's types: kept as sent (the contract check reports it)
+                out[key] = child
+            elif child is not None:
+                _put(out, path[len(at) + 1:], _shape(wire, paths, path, child))
+        return out
+    if facts_["type"] == "map" and isinstance(value, dict):
+        return {k: _shape(wire, paths, f"{at}{{}}", v) for k, v in value.items()}
+    if facts_["type"] == "array" and isinstance(value, list):
+        return [_shape(wire, paths, f"{at}[]", v) for v in value]
+    return value
+
+
+def arm_body(token: str, inputs: dict) -> dict:
+    """The ARM request body (``location``, ``sku``, ``properties``, ...) of azure-native ``inputs`` (secrets unwrapped)."""
+    wire = WIRES[token]
+    paths = facts()[token]["paths"]
+    body: dict = {}
+    for key, value in inputs.items():
+        if value is None or key == wire.name_param or key in wire.parents:
+            continue
+        path = _input_path(wire, paths, "", key) or key
+        _put(body, path, _shape(wire, paths, path, value))
+    return body
+
+
+def arm_name(token: str, inputs: dict, own_name: str) -> str:
+    """The name ARM gives the resource in a template: the names of its parents in its type's path, then its own
+    (a level no input names, such as ``blobServices``, is ``default``)."""
+    wire = WIRES[token]
+    namespace, *levels = wire.arm_type.split("/")
+    by_type = {arm: param for param, arm in wire.parents.items() if arm}
+    parents = [str(inputs.get(by_type.get("/".join([namespace, *levels[:i + 1]]), ""), "default")) for i in range(len(levels) - 1)]
+    return "/".join([*parents, own_name])
+
+
+def _own_name(token: str, inputs: dict, logical: str, outputs: dict) -> str:
+    wire = WIRES[token]
+    if wire.fixed_name:
+        return wire.fixed_name
+    return str(inputs.get(wire.name_param or "name") or outputs.get("name") or logical)
+
+
+def to_template(plan) -> dict:
+    """The ARM deployment template of ``plan`` (a ``plan.Plan``)."""
+    secrets = _Secrets()
+    groups = [r for r in plan.registrations if r.type == _RESOURCE_GROUP]
+    home = groups[0].plain_inputs.get("resourceGroupName") if groups else None
+    location = groups[0].plain_inputs.get("location") if groups else None
+    by_group: dict[Optional[str], list[dict]] = {}
+    ids: dict[str, str] = {}  # Pulumi URN -> ARM id, for dependsOn
+    not_in_template = []
+    for r in plan.registrations:
+        if r.custom and r.type in WIRES and r.type != _RESOURCE_GROUP:
+            ids[r.urn] = r.outputs.get("id") or ""
+    for r in sorted(plan.registrations, key=lambda r: r.urn):
+        if not r.custom:
+            continue
+        if r.type not in WIRES:
+            not_in_template.append({"type": r.type, "name": r.name})
+            continue
+        if r.type == _RESOURCE_GROUP:
+            continue
+        inputs = _unwrap(r.inputs, secrets, r.name, "")
+        resource = {"type": WIRES[r.type].arm_type, "apiVersion": WIRES[r.type].sent_version,
+                    "name": arm_name(r.type, inputs, _own_name(r.type, inputs, r.name, r.outputs))}
+        if "scope" in WIRES[r.type].parents:
+            resource["scope"] = inputs.get("scope")
+        resource.update(arm_body(r.type, inputs))
+        where = facts()[r.type]["paths"].get("location")
+        if where is not None and not where.get("readOnly") and "location" not in resource and location:
+            resource["location"] = location  # azure-native fills in the resource group's location
+        depends = sorted({ids[u] for u in r.depends_on if ids.get(u)} | _referenced(inputs, ids, r.urn))
+        if depends:
+            resource["dependsOn"] = depends
+        by_group.setdefault(inputs.get("resourceGroupName", home), []).append(resource)
+    template = _template(by_group.pop(home, []), secrets.parameters)
+    for group, resources in sorted(by_group.items(), key=lambda kv: str(kv[0])):
+        template["resources"].append({
+            "type": "Microsoft.Resources/deployments", "apiVersion": "2024-03-01", "name": f"lastmile-{group}",
+            "resourceGroup": group, "properties": {"mode": "Incremental", "expressionEvaluationOptions": {"scope": "outer"},
+                                                   "template": _template(resources, {})}})
+    template["metadata"] = {
+        "generator": "lastmile plan --arm",
+        "stack": plan.stack,
+        "resourceGroup": _group_metadata(groups[0]) if groups else None,
+        "notInTemplate": not_in_template,
+    }
+    return template
+
+
+def _template(resources: list[dict], parameters: dict) -> dict:
+    return {"$schema": SCHEMA, "contentVersion": "1.0.0.0", "parameters": dict(sorted(parameters.items())), "resources": resources}
+
+
+def _group_metadata(group) -> dict:
+    inputs = group.plain_inputs
+    return {"name": inputs.get("resourceGroupName"), "location": inputs.get("location"), "tags": inputs.get("tags") or {}}
+
+
+def _referenced(value: Any, ids: dict[str, str], own: str) -> set[str]:
+    """The ARM ids of template resources that ``value`` names (ARM's implicit dependencies, written out)."""
+    found: set[str] = set()
+    if isinstance(value, str):
+        found |= {rid for urn, rid in ids.items() if urn != own and rid and (value == rid or value.startswith(rid + "/"))}
+    elif isinstance(value, dict):
+        for child in value.values():
+            found |= _referenced(child, ids, own)
+    elif isinstance(value, list):
+        for child in value:
+            found |= _referenced(child, ids, own)
+    return found
+
+
+# ---- the template against Azure's types ----
+
+def _token_of(resource: dict) -> Optional[str]:
+    """The azure-native token whose contract facts describe a template resource (a fixed name picks the variant)."""
+    own = resource["name"].rsplit("/", 1)[-1]
+    for token, wire in WIRES.items():
+        if wire.arm_type == resource["type"] and wire.sent_version == resource["apiVersion"] and wire.fixed_name in (None, own):
+            return token
+    return None
+
+
+def template_resources(template: dict) -> list[dict]:
+    """Every resource of ``template``, those of its nested deployments included (the deployments themselves not)."""
+    found = []
+    for resource in template.get("resources", []):
+        if resource["type"] == "Microsoft.Resources/deployments":
+            found += template_resources(resource["properties"]["template"])
+        else:
+            found.append(resource)
+    return found
+
+
+def validate(template: dict, known: Optional[dict] = None) -> list[str]:
+    """Every way a template resource breaks Azure's types (``known``: contract facts by token, as ``contract.extract``
+    returns them from the shared azure-types; the committed facts by default): an unknown type or API version, a
+    property the type does not have, a read-only one, a wrong value, a required one left out."""
+    from .contract import _parent, _value_problem
+
+    known = facts() if known is None else known
+    problems: list[str] = []
+    for resource in template_resources(template):
+        token = _token_of(resource)
+        where = f"{resource['type']}@{resource['apiVersion']} {resource['name']}"
+        if token is None or token not in known:
+            problems.append(f"{where}: no Azure types for this type and API version")
+            continue
+        paths = known[token]["paths"]
+        required: dict[str, list[str]] = {}
+        for path, facts_ in paths.items():
+            if facts_.get("required"):
+                required.setdefault(_parent(path), []).append(path)
+
+        def visit(path: str, value: Any) -> None:
+            facts_ = paths.get(path)
+            if facts_ is None:
+                problems.append(f"{where}: {path}: not a property of the type")
+                return
+            if facts_.get("readOnly"):
+                problems.append(f"{where}: {path}: read-only")
+                return
+            if isinstance(value, str) and value.startswith("[parameters("):
+                return  # a secure parameter: its value is not in the template
+            problem = _value_problem(facts_, value)
+            if problem:
+                problems.append(f"{where}: {path}: {value!r}: {problem}")
+            elif facts_.get("unexpanded"):
+                return
+            elif facts_["type"] == "object":
+                visit_object(path, value)
+            elif facts_["type"] == "map":
+                for child in value.values():
+                    visit(f"{path}{{}}", child)
+            elif facts_["type"] == "array":
+                for child in value:
+                    visit(f"{path}[]", child)
+
+        def visit_object(at: str, value: dict) -> None:
+            for key, child in value.items():
+                visit(f"{at}.{key}" if at else key, child)
+            for path in required.get(at, ()):
+                if path.rsplit(".", 1)[-1].split("[")[0] not in value:
+                    problems.append(f"{where}: {path}: required but not set")
+
+        # A child's template name is "parent/.../own": ARM's types name the last segment.
+        body = {k: v for k, v in resource.items() if k not in ("type", "apiVersion", "dependsOn", "scope", "metadata")}
+        body["name"] = resource["name"].rsplit("/", 1)[-1]
+        if resource["name"].count("/") != resource["type"].count("/") - 1:
+            problems.append(f"{where}: name: expected one segment per level of the type")
+        visit_object("", body)
+    return problems
