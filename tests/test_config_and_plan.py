@@ -123,8 +123,11 @@ def test_plan_prod_uses_a_v2_sku_and_protects_stateful_resources(assert_valid_po
     erp_secret = plan.one("azure-native_keyvault_v20260201:keyvault:Secret", "erp-secret")
     assert erp_secret.protect and erp_secret.inputs["properties"]["value"]["value"] == "offline-placeholder-for-a-secure-value"
     assert "offline-placeholder" not in json.dumps(plan.to_json())
+    # The vault has no public access: the service's system-assigned identity reads it as a trusted service.
     password_nv = plan.one("azure-native:apimanagement:NamedValue", "erp-nv-password").plain_inputs
-    assert password_nv["keyVault"]["identityClientId"] == plan.one("azure-native:managedidentity:UserAssignedIdentity").outputs["clientId"]
+    assert "identityClientId" not in password_nv["keyVault"]
+    reader = plan.one("azure-native:authorization:RoleAssignment", "erp-secret-reader").plain_inputs
+    assert reader["principalId"] == plan.one("azure-native:apimanagement:ApiManagementService").outputs["identity"]["principalId"]
 
 
 def test_plan_dev_shows_the_key_vault_backend():

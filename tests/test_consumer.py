@@ -148,7 +148,11 @@ def test_a_private_function_on_another_stacks_network_with_only_the_public_names
                      "virtualNetworks/vnet-apim-edge/subnets/private-endpoints",
         "location": "westeurope",
         "dns_zone_ids": {"sites": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-platform/providers/"
-                                  "Microsoft.Network/privateDnsZones/privatelink.azurewebsites.net"},
+                                  "Microsoft.Network/privateDnsZones/privatelink.azurewebsites.net",
+                         "blob": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-platform/providers/"
+                                 "Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net"},
+        "integration_subnet_id": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-platform/providers/"
+                                 "Microsoft.Network/virtualNetworks/vnet-apim-edge/subnets/function-apps",
     }
     ref: GatewayRef = {"service_name": "apim-shared-platform", "resource_group_name": "rg-platform",
                        "principal_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "sku": "Premium", "private_link": link}
@@ -166,5 +170,6 @@ def test_that_private_function_has_its_endpoint_in_the_other_stacks_subnet():
     apps = [i for t, n, i in MOCKS.created if t == "azure-native:web:WebApp" and n.startswith("payments")]
     endpoints = [i for t, n, i in MOCKS.created if t == "azure-native:network:PrivateEndpoint" and n.startswith("payments")]
     assert [a["publicNetworkAccess"] for a in apps] == ["Disabled"]
-    assert [e["subnet"]["id"].rsplit("/", 1)[1] for e in endpoints] == ["private-endpoints"]
-    assert endpoints[0]["privateLinkServiceConnections"][0]["groupIds"] == ["sites"]
+    assert [e["subnet"]["id"].rsplit("/", 1)[1] for e in endpoints] == ["private-endpoints", "private-endpoints"]
+    assert sorted(e["privateLinkServiceConnections"][0]["groupIds"][0] for e in endpoints) == ["blob", "sites"]  # app, host storage
+    assert apps[0]["virtualNetworkSubnetId"].rsplit("/", 1)[1] == "function-apps"

@@ -148,11 +148,13 @@ def gateway_identity(plan, uai):
     return plan.one("azure-native:apimanagement:ApiManagementService").outputs["identity"]["principalId"], None
 
 
-def test_apim_carries_exactly_one_identity(identity_plan):
+def test_apim_carries_one_identity_for_the_last_mile_and_its_own_for_key_vault(identity_plan):
+    """A user-assigned identity carries the last mile; the service's system-assigned one is there too, for the one
+    thing only it can do: read named values from a vault without public access as a trusted service."""
     uai, plan = identity_plan
     identity = plan.one("azure-native:apimanagement:ApiManagementService").plain_inputs["identity"]
-    assert identity["type"] == ("UserAssigned" if uai else "SystemAssigned")
-    assert bool(identity.get("userAssignedIdentities")) is uai
+    assert identity["type"] == ("SystemAssigned, UserAssigned" if uai else "SystemAssigned")
+    assert len(identity.get("userAssignedIdentities") or {}) == (1 if uai else 0)
 
 
 def test_every_policy_sends_client_id_only_for_a_user_assigned_identity(identity_plan, assert_valid_policy):
@@ -182,7 +184,9 @@ def test_every_grant_to_apim_targets_the_gateway_identity(identity_plan):
         by_owner.setdefault(grant.parent.rsplit("::", 1)[1], []).append(inputs["principalId"])
     # The function's own host-storage role is the only one not for APIM.
     assert by_owner.pop("orders") == [function_identity]
-    assert by_owner == {"legacy": [principal], "vaulted": [principal], "lake": [principal], "bus": [principal]}
+    # The named-value secret lives in a vault without public access: read by the service's own (system) identity.
+    system = plan.one("azure-native:apimanagement:ApiManagementService").outputs["identity"]["principalId"]
+    assert by_owner == {"legacy": [system], "vaulted": [principal], "lake": [principal], "bus": [principal]}
     easy_auth = plan.one("azure-native:web:WebAppAuthSettingsV2").plain_inputs
     allowed = easy_auth["identityProviders"]["azureActiveDirectory"]["validation"]["defaultAuthorizationPolicy"]["allowedPrincipals"]
     assert allowed == {"identities": [principal]}
@@ -190,12 +194,15 @@ def test_every_grant_to_apim_targets_the_gateway_identity(identity_plan):
     assert app_role["principalObjectId"] == principal
 
 
-def test_key_vault_named_value_carries_identity_client_id_only_when_user_assigned(identity_plan):
+def test_a_key_vault_named_value_from_a_private_vault_is_read_by_the_system_assigned_identity(identity_plan):
+    """Key Vault admits APIM's named-value reads as a trusted service only from its system-assigned identity, so the
+    named value names no identityClientId (api-management-howto-properties, Key Vault behind a firewall)."""
     uai, plan = identity_plan
-    _, client_id = gateway_identity(plan, uai)
     vaulted = [r.plain_inputs for r in plan.of_type("azure-native:apimanagement:NamedValue") if "keyVault" in r.plain_inputs]
     assert len(vaulted) == 1
-    assert vaulted[0]["keyVault"].get("identityClientId") == client_id
+    assert "identityClientId" not in vaulted[0]["keyVault"]
+    vault = plan.one("azure-native_keyvault_v20260201:keyvault:Vault", "legacy-vault").plain_inputs["properties"]
+    assert vault["publicNetworkAccess"] == "Disabled" and vault["networkAcls"] == {"defaultAction": "Deny", "bypass": "AzureServices"}
 
 
 def test_hand_built_ref_with_client_id_is_user_assigned_end_to_end():

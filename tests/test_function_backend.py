@@ -157,7 +157,7 @@ def test_user_assigned_identity_end_to_end(uai_plan, assert_valid_policy):
     plan = uai_plan
     uai = plan.one(UAI)
     apim = plan.one(APIM).plain_inputs
-    assert apim["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {uai.outputs["id"]: {}}}
+    assert apim["identity"] == {"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": {uai.outputs["id"]: {}}}
     doc = policy_doc(plan)
     assert doc.find("inbound/authentication-managed-identity").get("client-id") == uai.outputs["clientId"]
     aad = plan.one(AUTH).plain_inputs["identityProviders"]["azureActiveDirectory"]
@@ -209,7 +209,7 @@ def test_gateway_ref_and_protect():
 
     plan = run(body)
     assert set(captured["ref"]) == {"service_name", "resource_group_name", "principal_id", "gateway_url", "identity_client_id", "identity_type",
-                                    "sku", "cache", "outbound_ips"}
+                                    "sku", "cache", "outbound_ips", "system_principal_id"}
     assert captured["ref"]["identity_type"] == "UserAssigned"
     assert (captured["ref"]["sku"], captured["ref"]["cache"]) == ("Consumption", "none")
     assert plan.one(APIM).plain_inputs["serviceName"] == "apim-contoso-prod"

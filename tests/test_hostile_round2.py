@@ -28,7 +28,8 @@ SUB = f"/subscriptions/{GUID}/resourceGroups/rg-hub/providers"
 SUBNET = f"{SUB}/Microsoft.Network/virtualNetworks/vnet/subnets/endpoints"
 ZONE = f"{SUB}/Microsoft.Network/privateDnsZones/privatelink.azurewebsites.net"
 REF = {"service_name": "apim-contoso", "resource_group_name": "rg", "principal_id": PRINCIPAL}
-LINK = {"subnet_id": SUBNET, "location": "westeurope", "dns_zone_ids": {"sites": ZONE}}
+LINK = {"subnet_id": SUBNET, "location": "westeurope", "integration_subnet_id": SUBNET.replace("/endpoints", "/function-apps"),
+        "dns_zone_ids": {"sites": ZONE, "blob": ZONE.replace("privatelink.azurewebsites.net", "privatelink.blob.core.windows.net")}}
 
 
 def backend(ref, **extra):
@@ -202,9 +203,9 @@ def test_more_private_backends_than_the_endpoint_subnet_holds_are_refused():
             count_endpoints(gw.ref, "earlier backends", already)
             SecuredFunctionBackend("last", {"gateway": gw.ref, "resource_group_name": "rg", "api_path": "last"})
         return body
-    run(program(10))  # the eleventh fits
+    run(program(9))  # the tenth and eleventh fit: the app's endpoint and its host storage's
     with pytest.raises(LastMileError) as err:
-        run(program(11))
+        run(program(10))
     assert str(err.value).startswith("network: got 'private'; the gateway's endpoint subnet holds 11 private endpoints and this program needs 12")
     assert not any(r.name.startswith("last") for r in registered())
 
@@ -226,7 +227,7 @@ def test_two_networked_gateways_cannot_create_the_same_zone_in_one_group():
     vnet = {"address_prefix": "10.40.0.0/24"}
     with pytest.raises(LastMileError) as err:
         run(lambda: (gateway("a", sku="Premium", virtual_network=vnet), gateway("b", sku="Premium", virtual_network=vnet)))
-    assert str(err.value).startswith("virtual_network: got 'privatelink.azurewebsites.net'; private DNS zone")
+    assert str(err.value).startswith("virtual_network: got 'privatelink.blob.core.windows.net'; private DNS zone")
     assert not any(r.name.startswith("b-") for r in registered())
     run(lambda: (gateway("a", sku="Premium", virtual_network=vnet),
                  Gateway("b", {"resource_group_name": "rg-2", "publisher_email": "a@contoso.com", "publisher_name": "C",
@@ -391,8 +392,8 @@ SECRET = {"name": "legacy", "apiPath": "legacy", "backendUrl": "https://legacy.c
     ({**BASE, "gateway": {**BASE["gateway"], "sku": "Basic"}, "secretBackends": [{**SECRET, "delivery": "send-request", "cacheSeconds": 2**31}]},
      "apim-lastmile:secretBackends[0].cacheSeconds", "32-bit integer"),
     ({**BASE, "gateway": {**BASE["gateway"], "sku": "Premium", "virtualNetwork": {"addressPrefix": "10.40.0.0/26"}},
-      "functionBackends": [{"name": f"f{i}", "apiPath": f"f{i}"} for i in range(12)]},
-     "apim-lastmile:functionBackends[11].network", "holds 11 private endpoints"),
+      "functionBackends": [{"name": f"f{i}", "apiPath": f"f{i}"} for i in range(6)]},
+     "apim-lastmile:functionBackends[5].network", "holds 11 private endpoints"),  # two each: the app's and its storage's
 ])
 def test_config_refusals_come_before_registration_at_the_key(values, key, fragment):
     with pytest.raises(ConfigError) as err:

@@ -161,11 +161,39 @@ def test_send_request_mode_calls_key_vault_only_on_a_cache_miss(send_request_pla
     assert nv["legacy-secret-name"]["value"] == "legacy-password"
 
 
-def test_user_assigned_identity_reaches_the_named_value_and_the_role():
+def test_a_private_vaults_named_value_is_read_by_the_system_assigned_identity_even_with_a_user_assigned_one():
+    """Key Vault admits APIM's named-value reads through its firewall as a trusted service only from the service's
+    system-assigned identity (api-management-howto-properties, "Key Vault behind a firewall")."""
     plan = run(program(uai=True))
-    uai = plan.one("azure-native:managedidentity:UserAssignedIdentity").outputs
+    system = plan.one("azure-native:apimanagement:ApiManagementService").outputs["identity"]["principalId"]
     password = [r for r in plan.of_type("azure-native:apimanagement:NamedValue") if r.plain_inputs["namedValueId"] == "legacy-password"][0]
-    assert password.plain_inputs["keyVault"]["identityClientId"] == uai["clientId"]
+    assert "identityClientId" not in password.plain_inputs["keyVault"]
+    assert plan.one("azure-native:authorization:RoleAssignment").plain_inputs["principalId"] == system
+    vault = plan.one("azure-native_keyvault_v20260201:keyvault:Vault").plain_inputs["properties"]
+    assert vault["publicNetworkAccess"] == "Disabled" and vault["networkAcls"] == {"defaultAction": "Deny", "bypass": "AzureServices"}
+
+
+def test_a_ref_with_a_user_assigned_identity_but_no_system_one_cannot_use_a_private_vault():
+    ref = {"service_name": "apim-x", "resource_group_name": "rg", "principal_id": "11111111-1111-4111-8111-111111111111",
+           "identity_client_id": "22222222-2222-4222-8222-222222222222", "identity_type": "UserAssigned", "sku": "StandardV2"}
+    with pytest.raises(LastMileError) as err:
+        run(lambda: KeyVaultSecretBackend("legacy", {"gateway": ref, "resource_group_name": "rg", "api_path": "legacy",
+                                                     "backend_url": "https://legacy.contoso.com", "username": "svc"}))
+    assert str(err.value).startswith("gateway.system_principal_id:") and "trusted service" in str(err.value)
+    assert registered() == []
+    # An adopted vault (its network is its owner's) and send-request delivery (a public vault) still take the ref.
+    run(lambda: KeyVaultSecretBackend("legacy", {"gateway": ref, "resource_group_name": "rg", "api_path": "legacy",
+                                                 "backend_url": "https://legacy.contoso.com", "username": "svc",
+                                                 "key_vault_name": "kv-shared", "secret_value": pulumi.Output.secret("x")}))
+
+
+def test_send_request_delivery_keeps_a_public_vault_the_gateway_reads_with_its_last_mile_identity():
+    """The gateway's own calls to Key Vault (send-request) are not trusted-service traffic since March 2026: the vault
+    stays reachable and the last-mile identity (client-id) reads it."""
+    plan = run(program(uai=True, delivery="send-request"))
+    uai = plan.one("azure-native:managedidentity:UserAssignedIdentity").outputs
+    vault = plan.one("azure-native_keyvault_v20260201:keyvault:Vault").plain_inputs["properties"]
+    assert "publicNetworkAccess" not in vault and "networkAcls" not in vault
     assert plan.one("azure-native:authorization:RoleAssignment").plain_inputs["principalId"] == uai["principalId"]
     plan2 = run(program(uai=True, delivery="send-request"))
     doc = etree.fromstring(plan2.one("azure-native:apimanagement:ApiPolicy").plain_inputs["value"].encode())

@@ -32,7 +32,10 @@ REF = {"service_name": "apim-contoso", "resource_group_name": "rg", "principal_i
 SUBNET_ID = "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/pe"
 ZONE_ID = ("/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/"
            "privatelink.azurewebsites.net")
-LINK_REF = {"subnet_id": SUBNET_ID, "location": "westeurope", "dns_zone_ids": {"sites": ZONE_ID}}
+BLOB_ZONE_ID = ZONE_ID.replace("privatelink.azurewebsites.net", "privatelink.blob.core.windows.net")
+FUNCTION_SUBNET_ID = SUBNET_ID.replace("/subnets/pe", "/subnets/function-apps")
+LINK_REF = {"subnet_id": SUBNET_ID, "location": "westeurope", "dns_zone_ids": {"sites": ZONE_ID, "blob": BLOB_ZONE_ID},
+            "integration_subnet_id": FUNCTION_SUBNET_ID}
 
 
 def program(sku, vnet=None, **backend):
@@ -144,14 +147,15 @@ def test_classic_injection_has_no_delegation_and_the_management_rules(sku):
 def test_the_zones_are_linked_to_the_gateways_network_and_handed_on_once_linked():
     plan = run(program("StandardV2", {**VNET, "private_dns_zones": ["dfs"]}))
     zones = {z.plain_inputs["privateZoneName"]: z for z in plan.of_type(ZONE)}
-    assert set(zones) == {PRIVATE_DNS_ZONES["sites"], PRIVATE_DNS_ZONES["dfs"]}
+    # sites and blob always: private function apps and their host storage.
+    assert set(zones) == {PRIVATE_DNS_ZONES["sites"], PRIVATE_DNS_ZONES["blob"], PRIVATE_DNS_ZONES["dfs"]}
     vnet = plan.one("azure-native:network:VirtualNetwork")
     for link in plan.of_type(LINK):
         assert link.plain_inputs["virtualNetwork"]["id"] == vnet.outputs["id"]
         assert link.plain_inputs["registrationEnabled"] is False and link.plain_inputs["location"] == "Global"
-    group = plan.one(ZONE_GROUP)
     link_urns = {l.urn for l in plan.of_type(LINK)}
-    assert link_urns & set(group.depends_on), "the endpoint's DNS record is written only once the zone is linked"
+    for group in plan.of_type(ZONE_GROUP):
+        assert link_urns & set(group.depends_on), "the endpoint's DNS record is written only once the zone is linked"
 
 
 @pytest.mark.parametrize("vnet, key, phrase", [
@@ -182,16 +186,65 @@ def test_a_private_function_has_no_public_access_and_an_endpoint_in_the_gateways
     assert site["publicNetworkAccess"] == "Disabled"
     assert site["siteConfig"]["ipSecurityRestrictionsDefaultAction"] == "Deny"
     assert site["siteConfig"]["scmIpSecurityRestrictionsDefaultAction"] == "Deny"
-    endpoint = plan.one(PE).plain_inputs
+    endpoints = {r.plain_inputs["privateLinkServiceConnections"][0]["groupIds"][0]: r for r in plan.of_type(PE)}
+    endpoint = endpoints["sites"].plain_inputs
     endpoint_subnet = next(s for s in plan.of_type(SUBNET) if s.plain_inputs["subnetName"] == "private-endpoints")
     assert endpoint["subnet"]["id"] == endpoint_subnet.outputs["id"]
     [connection] = endpoint["privateLinkServiceConnections"]
     assert connection["privateLinkServiceId"] == app.outputs["id"] and connection["groupIds"] == ["sites"]
-    [zone_config] = plan.one(ZONE_GROUP).plain_inputs["privateDnsZoneConfigs"]
+    groups = {r.name: r for r in plan.of_type(ZONE_GROUP)}
+    [zone_config] = groups["orders-sites-endpoint-dns"].plain_inputs["privateDnsZoneConfigs"]
     sites_zone = next(z for z in plan.of_type(ZONE) if z.plain_inputs["privateZoneName"] == "privatelink.azurewebsites.net")
     assert zone_config["privateDnsZoneId"] == sites_zone.outputs["id"]
     # No API traffic before the gateway can resolve and reach the function.
-    assert plan.one(ZONE_GROUP).urn in plan.one("azure-native:apimanagement:ApiPolicy").depends_on
+    assert groups["orders-sites-endpoint-dns"].urn in plan.one("azure-native:apimanagement:ApiPolicy").depends_on
+
+
+def test_a_private_functions_host_storage_is_private_and_reached_from_the_function_subnet():
+    """Landing zones deny a storage account with public network access (ALZ Deny-Public-Endpoints, Corp): the host
+    storage of a private app has none, and the app reaches its blob endpoint from the gateway network's function subnet."""
+    plan = run(program("StandardV2", VNET))
+    account = plan.one("azure-native:storage:StorageAccount")
+    assert account.plain_inputs["publicNetworkAccess"] == "Disabled"
+    assert account.plain_inputs["networkRuleSet"] == {"defaultAction": "Deny", "bypass": "None"}
+    blob = next(r for r in plan.of_type(PE) if r.plain_inputs["privateLinkServiceConnections"][0]["groupIds"] == ["blob"])
+    assert blob.plain_inputs["privateLinkServiceConnections"][0]["privateLinkServiceId"] == account.outputs["id"]
+    blob_zone = next(z for z in plan.of_type(ZONE) if z.plain_inputs["privateZoneName"] == "privatelink.blob.core.windows.net")
+    blob_group = next(g for g in plan.of_type(ZONE_GROUP) if g.name == "orders-storage-blob-endpoint-dns")
+    assert blob_group.plain_inputs["privateDnsZoneConfigs"][0]["privateDnsZoneId"] == blob_zone.outputs["id"]
+    function_subnet = next(s for s in plan.of_type(SUBNET) if s.plain_inputs["subnetName"] == "function-apps")
+    assert function_subnet.plain_inputs["delegations"] == [{"name": "flex-consumption", "serviceName": "Microsoft.App/environments"}]
+    assert function_subnet.plain_inputs["addressPrefix"] == "10.40.0.192/26"
+    nsg_ids = {r.outputs["id"] for r in plan.of_type(NSG)}
+    assert function_subnet.plain_inputs["networkSecurityGroup"]["id"] in nsg_ids
+    app = plan.one(APP)
+    assert app.plain_inputs["virtualNetworkSubnetId"] == function_subnet.outputs["id"]
+    # The host starts only once its storage resolves to the endpoint.
+    assert blob_group.urn in app.depends_on
+
+
+def test_private_function_apps_join_their_subnet_one_at_a_time():
+    """Two Flex apps created at once on one subnet fail (hashicorp/terraform-provider-azurerm#32089)."""
+    def body():
+        gateway = Gateway("edge", {"resource_group_name": "rg", "publisher_email": "ops@contoso.com", "publisher_name": "Contoso",
+                                   "sku": "StandardV2", "virtual_network": VNET})
+        for name in ("orders", "invoices", "refunds"):
+            SecuredFunctionBackend(name, {"gateway": gateway.ref, "resource_group_name": "rg", "api_path": name})
+
+    apps = {r.name: r for r in run(body).of_type(APP)}
+    assert apps["orders-function"].urn in apps["invoices-function"].depends_on
+    assert apps["invoices-function"].urn in apps["refunds-function"].depends_on
+    assert not any(a.urn in apps["orders-function"].depends_on for a in apps.values())
+
+
+def test_a_hand_built_ref_for_a_private_function_names_the_blob_zone_and_the_function_subnet():
+    for link, key in (({**LINK_REF, "dns_zone_ids": {"sites": ZONE_ID}}, "gateway.private_link.dns_zone_ids.blob"),
+                      ({k: v for k, v in LINK_REF.items() if k != "integration_subnet_id"}, "gateway.private_link.integration_subnet_id")):
+        with pytest.raises(LastMileError) as err:
+            run(lambda: SecuredFunctionBackend("orders", {"gateway": {**REF, "sku": "Premium", "private_link": link},
+                                                          "resource_group_name": "rg", "api_path": "orders"}))
+        assert str(err.value).startswith(key + ":")
+        assert registered() == []
 
 
 def test_private_refuses_deployment_ranges_and_adopted_apps():
@@ -246,7 +299,8 @@ def test_a_hand_built_ref_needs_the_zone_the_endpoint_registers_in():
 
 
 def test_a_gateway_of_another_stack_with_a_network_makes_its_backends_private():
-    link = {"subnetId": SUBNET_ID, "location": "westeurope", "dnsZoneIds": {"sites": ZONE_ID}}
+    link = {"subnetId": SUBNET_ID, "location": "westeurope", "dnsZoneIds": {"sites": ZONE_ID, "blob": BLOB_ZONE_ID},
+            "integrationSubnetId": FUNCTION_SUBNET_ID}
     exported = {"serviceName": "apim-contoso", "resourceGroupName": "rg", "principalId": REF["principal_id"],
                 "gatewayUrl": "https://apim-contoso.azure-api.net", "outboundIps": [], "privateLink": link}
 
@@ -257,7 +311,13 @@ def test_a_gateway_of_another_stack_with_a_network_makes_its_backends_private():
         SecuredFunctionBackend("orders", {"gateway": ref, "resource_group_name": "rg", "api_path": "orders"})
 
     plan = run(body, mocks=LastMileMocks(stacks={"org/platform/prod": {"gateway": exported}}))
-    assert mode_of(plan) == "private" and plan.one(PE).plain_inputs["subnet"]["id"] == SUBNET_ID
+    assert mode_of(plan) == "private"
+    assert {e.plain_inputs["subnet"]["id"] for e in plan.of_type(PE)} == {SUBNET_ID}
+    assert plan.one(APP).plain_inputs["virtualNetworkSubnetId"] == FUNCTION_SUBNET_ID
+    # A gateway stack exported before the function subnet existed: refused at deploy time, naming the fix.
+    older = {**exported, "privateLink": {k: v for k, v in link.items() if k != "integrationSubnetId"}}
+    with pytest.raises(ValueError, match="no integration_subnet_id .* run `pulumi up` on the gateway's stack first"):
+        run(body, mocks=LastMileMocks(stacks={"org/platform/prod": {"gateway": older}}))
     without = {k: v for k, v in exported.items() if k != "privateLink"}
     with pytest.raises(ValueError, match="exports no privateLink"):
         run(body, mocks=LastMileMocks(stacks={"org/platform/prod": {"gateway": without}}))
@@ -292,7 +352,10 @@ def test_prod_is_private_where_its_tier_allows_and_dev_stays_identity_only():
         assert app.plain_inputs["publicNetworkAccess"] == "Disabled", app.name
     endpoints = {(e.name, tuple(e.plain_inputs["privateLinkServiceConnections"][0]["groupIds"])) for e in prod.of_type(PE)}
     assert endpoints == {("orders-sites-endpoint", ("sites",)), ("invoices-sites-endpoint", ("sites",)),
+                         ("orders-storage-blob-endpoint", ("blob",)), ("invoices-storage-blob-endpoint", ("blob",)),
                          ("lake-dfs-endpoint", ("dfs",)), ("lake-blob-endpoint", ("blob",))}
+    for account in prod.of_type("azure-native:storage:StorageAccount"):
+        assert account.plain_inputs["publicNetworkAccess"] == "Disabled", account.name
     lake = prod.one("azure-native:storage:StorageAccount", "lake-datalake").plain_inputs
     assert lake["publicNetworkAccess"] == "Disabled" and lake["networkRuleSet"] == {"defaultAction": "Deny", "bypass": "None"}
     assert {z.plain_inputs["privateZoneName"] for z in prod.of_type(ZONE)} == {PRIVATE_DNS_ZONES[g] for g in ("sites", "blob", "dfs")}
@@ -312,7 +375,9 @@ def test_a_backend_on_a_network_in_a_group_it_does_not_manage_needs_to_join_its_
 
     # The gateway's group takes the backend's APIs (Contributor there); the network lives in a hub group of its own.
     link = {"subnetId": SUBNET_ID.replace("/resourceGroups/rg/", "/resourceGroups/rg-hub/"), "location": "westeurope",
-            "dnsZoneIds": {"sites": ZONE_ID.replace("/resourceGroups/rg/", "/resourceGroups/rg-hub/")}}
+            "dnsZoneIds": {"sites": ZONE_ID.replace("/resourceGroups/rg/", "/resourceGroups/rg-hub/"),
+                           "blob": BLOB_ZONE_ID.replace("/resourceGroups/rg/", "/resourceGroups/rg-hub/")},
+            "integrationSubnetId": FUNCTION_SUBNET_ID.replace("/resourceGroups/rg/", "/resourceGroups/rg-hub/")}
     exported = {"serviceName": "apim-contoso", "resourceGroupName": "rg-platform", "principalId": REF["principal_id"],
                 "outboundIps": [], "privateLink": link}
 
@@ -349,7 +414,7 @@ def test_destroy_takes_the_network_apart_in_an_order_azure_accepts():
 def test_public_access_is_always_written_so_a_mode_change_sets_it(mode):
     plan = run(program("Premium", VNET, network=mode))
     assert plan.one(APP).plain_inputs["publicNetworkAccess"] == ("Disabled" if mode == "private" else "Enabled")
-    assert len(plan.of_type(PE)) == (1 if mode == "private" else 0)
+    assert len(plan.of_type(PE)) == (2 if mode == "private" else 0)  # the app's (sites) and its storage's (blob)
 
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
@@ -391,4 +456,4 @@ def test_the_gateway_gets_storage_zones_only_when_a_data_lake_reader_may_be_priv
 def test_the_network_declares_no_inline_subnets_so_its_updates_keep_the_standalone_ones():
     plan = run(program("StandardV2", VNET))
     assert "subnets" not in plan.one("azure-native:network:VirtualNetwork").plain_inputs
-    assert len(plan.of_type(SUBNET)) == 2
+    assert len(plan.of_type(SUBNET)) == 3

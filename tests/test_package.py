@@ -171,8 +171,8 @@ def test_a_gateway_exported_by_one_stack_is_a_gateway_ref_in_another():
 
     exported = stack_plan("prod").outputs["gateway"]
     assert set(exported) == {"serviceName", "resourceGroupName", "principalId", "identityClientId", "identityType", "gatewayUrl", "sku", "cache",
-                             "outboundIps", "privateLink"}
-    assert set(exported["privateLink"]) == {"subnetId", "location", "dnsZoneIds", "endpointCapacity"}
+                             "outboundIps", "privateLink", "systemPrincipalId"}
+    assert set(exported["privateLink"]) == {"subnetId", "location", "dnsZoneIds", "endpointCapacity", "integrationSubnetId"}
 
     def consumer():
         ref = gateway_ref_from_stack(pulumi.StackReference("platform/lastmile/prod"), sku=exported["sku"])
@@ -206,7 +206,11 @@ PRIVATE_LINK = {"subnet_id": "/subscriptions/00000000-0000-4000-8000-00000000000
                              "virtualNetworks/v/subnets/private-endpoints",
                 "location": "westeurope",
                 "dns_zone_ids": {"sites": "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg/providers/"
-                                          "Microsoft.Network/privateDnsZones/privatelink.azurewebsites.net"}}
+                                          "Microsoft.Network/privateDnsZones/privatelink.azurewebsites.net",
+                                 "blob": "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg/providers/"
+                                         "Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net"},
+                "integration_subnet_id": "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg/providers/"
+                                         "Microsoft.Network/virtualNetworks/v/subnets/function-apps"}
 
 
 @pytest.mark.parametrize("component, args", [

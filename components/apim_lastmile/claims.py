@@ -48,6 +48,19 @@ class _Claims:
         counts[owner] = count  # type: ignore[assignment]
         return sum(counts.values())  # type: ignore[arg-type]
 
+    def last(self, scope: Any) -> list:
+        """The item last :meth:`enqueue`d in ``scope`` in this program run (an empty list for none). For things Azure
+        makes one at a time (function apps joining one subnet): depend on it."""
+        from pulumi.runtime.settings import SETTINGS
+
+        return list(self._claims.get((id(SETTINGS.monitor), ("queue", scope)), {}).values())
+
+    def enqueue(self, scope: Any, item: Any) -> None:
+        """Make ``item`` the last in ``scope`` in this program run."""
+        from pulumi.runtime.settings import SETTINGS
+
+        self._claims[(id(SETTINGS.monitor), ("queue", scope))] = {"last": item}
+
 
 CLAIMS = _Claims()
 

@@ -13,13 +13,13 @@ import pulumi
 import pulumi_azuread as azuread
 from pulumi_azure_native import apimanagement, authorization, storage, web
 
-from . import arguments, flex, naming, policy
+from . import arguments, claims, flex, naming, policy
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
 from .network import DENY_ALL, NetworkMode, access_restrictions, check_ranges, choose_mode, count_endpoints, private_endpoint
 from .roles import BUILT_IN_ROLES, assign
-from .storage import keyless_account_args
+from .storage import keyless_account_args, private_account_args
 
 try:
     from typing import NotRequired, Required
@@ -122,7 +122,10 @@ def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
                                if network == NetworkMode.PRIVATE.value else ")"))
     api_path = check_api_path(args.get("api_path"), gateway, name, operations=operations)
     if network == NetworkMode.PRIVATE.value:
-        count_endpoints(gateway, name, 1)
+        # The app's endpoint (sites) and, for an app we create, its host storage's (blob).
+        count_endpoints(gateway, name, 1 if app_name is not None else 2)
+        if app_name is None:
+            _check_private_storage_link(gateway["private_link"])
     return {
         "network": network, "deployment_ranges": deployment_ranges,
         "gateway": gateway, "client_id": client_id, "app_name": app_name, "runtime": runtime,
@@ -346,8 +349,11 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
         return app.client_id, [principal, assignment]
 
     def _function_app(self, rg, location, v: dict, gateway: GatewayRef) -> tuple:
-        """A Flex Consumption Function App that reaches its storage with its own identity (no keys)."""
+        """A Flex Consumption Function App that reaches its storage with its own identity (no keys). In network mode
+        private the storage has no public access either: the app sends its outbound traffic into the gateway's network
+        (the function subnet) and reaches the storage's blob endpoint through a private endpoint there."""
         name = self._name
+        private = v["network"] == NetworkMode.PRIVATE.value
         suffix = naming.unique_suffix(name, self, keepers={"resourceGroup": rg, "location": location})
         account = storage.StorageAccount(
             f"{name}-storage",
@@ -356,6 +362,7 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
             location=location,
             opts=self._stateful,
             **keyless_account_args(),
+            **(private_account_args() if private else {}),
         )
         storage.BlobContainer(
             f"{name}-package",
@@ -365,6 +372,16 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
             public_access=storage.PublicAccess.NONE,
             opts=self._child,
         )
+        subnet_id, app_opts = None, self._child
+        if private:
+            link = gateway["private_link"]
+            # The host needs blob only for HTTP triggers (AzureWebJobsStorage and the deployment package: Microsoft's
+            # Flex quickstarts, infra/main.bicep enableBlob; queue and table are for Durable Functions and other triggers).
+            storage_endpoint = private_endpoint(f"{name}-storage", self, rg, account.id, "blob", link)
+            # Azure creates one Flex app at a time on a subnet (two at once fail: hashicorp/terraform-provider-azurerm#32089).
+            queue = ("function subnet", claims.gateway_key(gateway["service_name"]))
+            subnet_id = pulumi.Output.from_input(link.get("integration_subnet_id")).apply(_integration_subnet)
+            app_opts = pulumi.ResourceOptions(parent=self, depends_on=[storage_endpoint, *claims.CLAIMS.last(queue)])
         plan = web.AppServicePlan(
             f"{name}-plan",
             name=pulumi.Output.concat("plan-", name, "-", suffix),
@@ -413,8 +430,12 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
                 "runtime": v["runtime"],
                 "scale_and_concurrency": {"maximum_instance_count": v["max_instances"], "instance_memory_mb": 2048},
             },
-            opts=self._child,
+            # private: outbound traffic (to the storage's private endpoint) through the gateway network's function subnet.
+            virtual_network_subnet_id=subnet_id,
+            opts=app_opts,
         )
+        if private:
+            claims.CLAIMS.enqueue(queue, app)
         # The host keeps its leases and the deployment package in blobs: Storage Blob Data Owner on
         # this one account (what Functions documents for identity-based AzureWebJobsStorage).
         assign(
@@ -437,3 +458,26 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
         keep = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         web.WebAppFtpAllowed(f"{self._name}-no-ftp-basic-auth", name=app_name, resource_group_name=rg, allow=False, opts=keep)
         web.WebAppScmAllowed(f"{self._name}-no-scm-basic-auth", name=app_name, resource_group_name=rg, allow=False, opts=keep)
+
+
+def _check_private_storage_link(link: dict) -> None:
+    """A private function app we create keeps its host storage private too: the gateway's network must resolve the
+    blob zone and offer the subnet the app integrates with (a hand-built ref must say both)."""
+    zones = link.get("dns_zone_ids")
+    if isinstance(zones, dict) and not zones.get("blob"):
+        raise LastMileError("gateway.private_link.dns_zone_ids.blob", None, "a private function app's host storage is private "
+                                                                            "too (a blob private endpoint): give the ref the "
+                                                                            "network's privatelink.blob.core.windows.net zone id")
+    if "integration_subnet_id" not in link:
+        raise LastMileError("gateway.private_link.integration_subnet_id", None, "a private function app reaches its private "
+                                                                                "host storage from a subnet delegated to "
+                                                                                "Microsoft.App/environments in the gateway's "
+                                                                                "network: give the ref that subnet's id")
+
+
+def _integration_subnet(subnet_id: Optional[str]) -> str:
+    if not subnet_id:
+        raise LastMileError("network", "private", "the gateway ref's private_link has no integration_subnet_id (a gateway stack "
+                                                  "made before private function storage): run `pulumi up` on the gateway's stack "
+                                                  "first, or use network identity-only")
+    return subnet_id

@@ -78,6 +78,10 @@ class GatewayRef(TypedDict):
     values as identityClientId)."""
     identity_type: NotRequired[IdentityType]
     """SystemAssigned or UserAssigned; checked against identity_client_id when given."""
+    system_principal_id: NotRequired[pulumi.Input[str]]
+    """The object id of the service's system-assigned identity, when the last mile is carried by a user-assigned one
+    (Gateway gives the service both): a Key Vault without public access admits APIM's named-value reads as a trusted
+    service only with that identity."""
     gateway_url: NotRequired[pulumi.Input[str]]
     """The gateway's https:// URL (default https://<service>.azure-api.net)."""
     sku: NotRequired[Sku]
@@ -240,6 +244,9 @@ class Gateway(pulumi.ComponentResource):
     """The client id of that identity when it is user-assigned (absent for the system-assigned one)."""
     identity_type: pulumi.Output[str]
     """SystemAssigned or UserAssigned."""
+    system_principal_id: pulumi.Output[str]
+    """The object id of the service's system-assigned identity (the service has one with a user-assigned identity
+    too: Key Vault's trusted-service access takes only that one)."""
     sku: pulumi.Output[str]
     """The tier."""
     cache: pulumi.Output[str]
@@ -264,8 +271,10 @@ class Gateway(pulumi.ComponentResource):
                 resource_name_=f"id-apim-{name}",
                 opts=stateful,
             )
+            # The system-assigned identity too: Key Vault's trusted-service access (a vault without public access) admits
+            # APIM's named-value reads with that identity only (keyvault_backend.py).
             service_identity = {
-                "type": apimanagement.ApimIdentityType.USER_ASSIGNED,
+                "type": apimanagement.ApimIdentityType.SYSTEM_ASSIGNED_USER_ASSIGNED,
                 "user_assigned_identities": identity.id.apply(lambda rid: {rid: {}}),
             }
         else:
@@ -319,6 +328,7 @@ class Gateway(pulumi.ComponentResource):
         self._cache = "external" if cache is not None else ("none" if v["sku"] in NO_BUILT_IN_CACHE else "internal")
         self.service_name = service.name
         self.gateway_url = service.gateway_url
+        self.system_principal_id = service.identity.apply(lambda i: i.principal_id if i else None)
         if identity is not None:
             self.principal_id = identity.principal_id
             self.identity_client_id = identity.client_id
@@ -333,7 +343,7 @@ class Gateway(pulumi.ComponentResource):
         self.outbound_ips = service.public_ip_addresses.apply(lambda ips: list(ips or []))
         outputs = {"service_name": self.service_name, "resource_group_name": self.resource_group_name, "gateway_url": self.gateway_url,
                    "principal_id": self.principal_id, "identity_type": self.identity_type, "sku": self.sku, "cache": self.cache,
-                   "outbound_ips": self.outbound_ips}
+                   "outbound_ips": self.outbound_ips, "system_principal_id": self.system_principal_id}
         self._private_link: Optional[PrivateLinkRef] = None
         self.private_link = None
         if link is not None:
@@ -362,6 +372,7 @@ class Gateway(pulumi.ComponentResource):
             }
             if self.identity_client_id is not None:
                 ref["identity_client_id"] = self.identity_client_id
+                ref["system_principal_id"] = self.system_principal_id
             if self._private_link is not None:
                 ref["private_link"] = self._private_link
             self._ref = ref
@@ -377,7 +388,7 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
     for field in ("service_name", "resource_group_name", "principal_id"):
         if gateway.get(field) in (None, ""):
             raise LastMileError(f"{key}.{field}", gateway.get(field), f"a GatewayRef needs {field}")
-    for field in ("service_name", "resource_group_name", "principal_id", "identity_client_id", "gateway_url"):
+    for field in ("service_name", "resource_group_name", "principal_id", "identity_client_id", "system_principal_id", "gateway_url"):
         value = gateway.get(field)
         if value is not None and not isinstance(value, (str, pulumi.Output)):
             raise LastMileError(f"{key}.{field}", value, "expected a string (or an Output of one)")
@@ -385,6 +396,8 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
         naming.APIM_SERVICE.check(f"{key}.service_name", gateway["service_name"])
     if isinstance(gateway["principal_id"], str):
         naming.check_guid(f"{key}.principal_id", gateway["principal_id"])
+    if isinstance(gateway.get("system_principal_id"), str):
+        naming.check_guid(f"{key}.system_principal_id", gateway["system_principal_id"])
     client_id = gateway.get("identity_client_id")
     if isinstance(client_id, str):
         naming.check_guid(f"{key}.identity_client_id", client_id)
@@ -475,8 +488,11 @@ def check_private_link(link: object, sku: Optional[str], key: str = "gateway.pri
     for field in ("subnet_id", "location"):
         if not isinstance(link[field], (str, pulumi.Output)):
             raise LastMileError(f"{key}.{field}", link[field], "expected a string (or an Output of one)")
-    if isinstance(link["subnet_id"], str):
-        naming.check_resource_id(f"{key}.subnet_id", link["subnet_id"], "Microsoft.Network/virtualNetworks/subnets")
+    for field in ("subnet_id", "integration_subnet_id"):
+        if isinstance(link.get(field), str):
+            naming.check_resource_id(f"{key}.{field}", link[field], "Microsoft.Network/virtualNetworks/subnets")
+        elif link.get(field) is not None and not isinstance(link[field], pulumi.Output):
+            raise LastMileError(f"{key}.{field}", link[field], "expected a subnet id (or an Output of one)")
     if isinstance(link.get("location"), str):
         check_location(f"{key}.location", link["location"])
     if isinstance(link["dns_zone_ids"], dict):
@@ -536,6 +552,7 @@ def gateway_ref_from_stack(stack: pulumi.StackReference, output: str = "gateway"
         "resource_group_name": field("resourceGroupName"),
         "principal_id": field("principalId"),
         "identity_client_id": field("identityClientId"),
+        "system_principal_id": field("systemPrincipalId"),
         "gateway_url": exported.apply(lambda g: g.get("gatewayUrl") or f"https://{g['serviceName']}.azure-api.net"),
         "outbound_ips": field("outboundIps"),
     }
@@ -547,7 +564,8 @@ def gateway_ref_from_stack(stack: pulumi.StackReference, output: str = "gateway"
         link = field("privateLink")
         ref["private_link"] = {"subnet_id": link.apply(lambda p: (p or {}).get("subnetId")),
                                "location": link.apply(lambda p: (p or {}).get("location")),
-                               "dns_zone_ids": link.apply(lambda p: (p or {}).get("dnsZoneIds"))}
+                               "dns_zone_ids": link.apply(lambda p: (p or {}).get("dnsZoneIds")),
+                               "integration_subnet_id": link.apply(lambda p: (p or {}).get("integrationSubnetId"))}
     return check_gateway_ref(ref)
 
 
@@ -558,10 +576,11 @@ def exported_ref(gateway: "Gateway") -> dict:
            "sku": gateway.sku, "cache": gateway.cache, "outboundIps": gateway.outbound_ips}
     if gateway.identity_client_id is not None:
         out["identityClientId"] = gateway.identity_client_id
+        out["systemPrincipalId"] = gateway.system_principal_id
     if gateway.private_link is not None:
         out["privateLink"] = gateway.private_link.apply(
             lambda p: {"subnetId": p["subnet_id"], "location": p["location"], "dnsZoneIds": p["dns_zone_ids"],
-                       "endpointCapacity": p.get("endpoint_capacity")})
+                       "endpointCapacity": p.get("endpoint_capacity"), "integrationSubnetId": p.get("integration_subnet_id")})
     return out
 
 

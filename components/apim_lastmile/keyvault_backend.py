@@ -99,6 +99,17 @@ class KeyVaultSecretBackendArgs(TypedDict, total=False):
 
 DELIVERIES = tuple(d.value for d in Delivery)
 
+#: A vault without public access that still admits APIM's named-value reads and the deployer's secret writes:
+#: - APIM reads Key Vault named values over the control plane, as a trusted Microsoft service, with its system-assigned
+#:   identity; the March 2026 retirement of trusted connectivity covers the gateway's own traffic, not named values
+#:   (learn.microsoft.com/azure/api-management/breaking-changes/trusted-service-connectivity-retirement-march-2026;
+#:   api-management-howto-properties, "Key Vault behind a firewall": system-assigned identity, trusted services
+#:   bypass). publicNetworkAccess Disabled still admits trusted services (the Key Vault REST spec's description).
+#: - The deployer writes the secret through Azure Resource Manager (Microsoft.KeyVault/vaults/secrets), which the vault's
+#:   network rules do not stop (MicrosoftDocs/azure-docs#68668, Azure/AppConfiguration#804: user reports, no Microsoft
+#:   statement found); it needs Microsoft.KeyVault/vaults/secrets/write (Key Vault Contributor or Contributor).
+PRIVATE_VAULT = {"publicNetworkAccess": "Disabled", "networkAcls": {"defaultAction": "Deny", "bypass": "AzureServices"}}
+
 
 def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
     gateway = check_backend_basics("KeyVaultSecretBackend", name, args, KeyVaultSecretBackendArgs)
@@ -136,6 +147,15 @@ def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
         raise LastMileError("cache_seconds", cache_seconds, "only delivery send-request caches the password; named-value delivery "
                                                             "ignores it (APIM refreshes the named value itself): remove it or use "
                                                             "delivery send-request")
+    # A vault we create for named-value delivery has no public access: APIM reads named values as a trusted service,
+    # which Key Vault admits only from the service's system-assigned identity (see KeyVaultSecretBackend).
+    private_vault = vault_name is None and delivery == "named-value"
+    if private_vault and gateway.get("identity_client_id") is not None and gateway.get("system_principal_id") is None:
+        raise LastMileError("gateway.system_principal_id", None, "the vault this backend creates has no public access, and Key Vault "
+                                                                  "admits APIM's named-value reads as a trusted service only from the "
+                                                                  "service's system-assigned identity: give the gateway ref its "
+                                                                  "system_principal_id (Gateway.ref and exported_ref carry it), or adopt "
+                                                                  "a vault with key_vault_name")
     retention = args.get("soft_delete_retention_days", 90)
     if isinstance(retention, bool) or not isinstance(retention, int) or not 7 <= retention <= 90:
         raise LastMileError("soft_delete_retention_days", retention, "Key Vault keeps deleted secrets 7 to 90 days")
@@ -145,7 +165,7 @@ def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
     count_on_gateway(gateway, "named values", name, 2 if delivery == "named-value" else 3, NAMED_VALUES_PER_SERVICE, "delivery")
     return {
         "gateway": gateway, "vault_name": vault_name, "vault_rg": vault_rg, "secret_name": secret_name,
-        "secret_value": secret_value, "rotation": rotation, "delivery": delivery, "cache_seconds": cache_seconds,
+        "secret_value": secret_value, "rotation": rotation, "delivery": delivery, "cache_seconds": cache_seconds, "private_vault": private_vault,
         "retention": retention, "operations": operations, "api_path": api_path, "username": username,
         "subscription_required": args.get("subscription_required", True), "protect": args.get("protect", False),
     }
@@ -311,6 +331,7 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
                     "enablePurgeProtection": True,
                     "enableSoftDelete": True,
                     "softDeleteRetentionInDays": v["retention"],
+                    **(PRIVATE_VAULT if v["private_vault"] else {}),
                 },
                 opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="azure-native:keyvault:Vault")])),
             )
@@ -346,10 +367,15 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(secret_opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="azure-native:keyvault:Secret")])),
         )
 
-        # 3. Least privilege: read this one secret, nothing else.
+        # 3. Least privilege: read this one secret, nothing else. A vault without public access is read by the
+        # service's system-assigned identity (the only one Key Vault admits as a trusted service).
+        if v["private_vault"] and identity_client_id is not None:
+            reader, identity_client_id = gateway["system_principal_id"], None
+        else:
+            reader = gateway["principal_id"]
         grant = assign(
             f"{name}-secret-reader",
-            principal_id=gateway["principal_id"],
+            principal_id=reader,
             role_guid=BUILT_IN_ROLES["Key Vault Secrets User"],
             scope=secret.id,
             description=f"{name}: APIM reads the one secret its basic-auth backend needs",

@@ -63,6 +63,10 @@ MAX_NETWORK_PREFIX = 26
 PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
 GATEWAY_SUBNET = "apim-gateway"
 ENDPOINT_SUBNET = "private-endpoints"
+FUNCTION_SUBNET = "function-apps"
+#: The delegation Flex Consumption apps need on the subnet they integrate with
+#: (learn.microsoft.com/azure/azure-functions/flex-consumption-plan#considerations).
+FLEX_DELEGATION = "Microsoft.App/environments"
 
 
 class PrivateLinkRef(TypedDict):
@@ -78,6 +82,9 @@ class PrivateLinkRef(TypedDict):
     endpoint_capacity: NotRequired[int]
     """How many private endpoints the subnet holds (its addresses less the 5 Azure keeps); Gateway.ref sets it, and
     the backends of one program are counted against it."""
+    integration_subnet_id: NotRequired[pulumi.Input[str]]
+    """The subnet (delegated to Microsoft.App/environments) that private Flex Consumption apps send their outbound
+    traffic into, to reach their host storage through its private endpoint; Gateway.ref sets it."""
 
 
 class VirtualNetworkArgs(TypedDict, total=False):
@@ -85,10 +92,11 @@ class VirtualNetworkArgs(TypedDict, total=False):
 
     address_prefix: Required[str]
     """A private IPv4 range of /26 or larger, e.g. 10.40.0.0/24: the first half is the gateway's subnet, the next
-    quarter the subnet for the backends' private endpoints. It must not overlap networks you peer with it."""
+    quarter the subnet for the backends' private endpoints, the last quarter the subnet private function apps integrate
+    with. It must not overlap networks you peer with it."""
     private_dns_zones: Sequence[str]
-    """The private link group ids whose private DNS zones the network resolves: sites (function apps, always), blob,
-    dfs (storage)."""
+    """The private link group ids whose private DNS zones the network resolves: sites (function apps) and blob
+    (their host storage) always, dfs (Data Lake)."""
 
 
 def supported_modes(sku: Optional[str]) -> tuple[str, ...]:
@@ -249,9 +257,9 @@ def check_virtual_network(value: Any, sku: str, key: str = "virtual_network") ->
         if zone not in PRIVATE_DNS_ZONES:
             raise LastMileError(f"{key}.private_dns_zones[{index}]", zone, f"expected one of {', '.join(PRIVATE_DNS_ZONES)}")
     gateway_subnet, rest = space.subnets(prefixlen_diff=1)
-    endpoint_subnet = next(rest.subnets(prefixlen_diff=1))
+    endpoint_subnet, function_subnet = rest.subnets(prefixlen_diff=1)
     return {"address_prefix": str(space), "gateway_subnet": str(gateway_subnet), "endpoint_subnet": str(endpoint_subnet),
-            "model": VIRTUAL_NETWORK[sku], "zones": sorted({"sites", *zones})}
+            "function_subnet": str(function_subnet), "model": VIRTUAL_NETWORK[sku], "zones": sorted({"sites", "blob", *zones})}
 
 
 def _rule(name: str, priority: int, direction: str, source: str, destination: str, ports: Sequence[str], description: str) -> dict:
@@ -294,8 +302,8 @@ def security_rules(model: str) -> list[dict]:
 def virtual_network(name: str, parent: pulumi.Resource, rg: pulumi.Input[str], location: Optional[pulumi.Input[str]],
                     v: dict, opts: pulumi.ResourceOptions) -> tuple[pulumi.Output[str], PrivateLinkRef]:
     """The gateway's network: a virtual network, the gateway's subnet (delegated to Microsoft.Web/serverFarms for
-    outbound integration, none for injection) with its NSG, a subnet for private endpoints, and the private DNS zones
-    linked to the network. Returns the gateway subnet's id and the :class:`PrivateLinkRef` for the backends."""
+    outbound integration, none for injection) with its NSG, a subnet for private endpoints, a subnet for private
+    function apps' outbound traffic, each with an NSG, and the private DNS zones linked to the network. Returns the gateway subnet's id and the :class:`PrivateLinkRef` for the backends."""
     # Imported here: the SDK's network module is large, and most gateways have no network.
     from pulumi_azure_native import network, privatedns
 
@@ -327,6 +335,16 @@ def virtual_network(name: str, parent: pulumi.Resource, rg: pulumi.Input[str], l
         address_prefix=v["endpoint_subnet"], private_endpoint_network_policies="Disabled",
         network_security_group={"id": endpoint_nsg.id},
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[gateway_subnet]))
+    # Private Flex Consumption apps integrate here: their host reaches its storage through the storage's private
+    # endpoint. An NSG with Azure's default rules (they allow traffic within the network).
+    function_nsg = network.NetworkSecurityGroup(
+        f"{name}-function-nsg", network_security_group_name=f"nsg-functions-{name}", resource_group_name=rg, location=location,
+        opts=child)
+    function_subnet = network.Subnet(
+        f"{name}-function-subnet", subnet_name=FUNCTION_SUBNET, virtual_network_name=vnet.name, resource_group_name=rg,
+        address_prefix=v["function_subnet"], network_security_group={"id": function_nsg.id},
+        delegations=[{"name": "flex-consumption", "service_name": FLEX_DELEGATION}],
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[endpoint_subnet]))
     zones: dict[str, pulumi.Output[str]] = {}
     for group in v["zones"]:
         zone_name = PRIVATE_DNS_ZONES[group]
@@ -339,7 +357,8 @@ def virtual_network(name: str, parent: pulumi.Resource, rg: pulumi.Input[str], l
         zones[group] = pulumi.Output.all(zone.id, link.id).apply(lambda ids: ids[0])
     ref: PrivateLinkRef = {"subnet_id": endpoint_subnet.id, "location": vnet.location,
                            "dns_zone_ids": pulumi.Output.all(**zones),
-                           "endpoint_capacity": subnet_capacity(v["endpoint_subnet"])}
+                           "endpoint_capacity": subnet_capacity(v["endpoint_subnet"]),
+                           "integration_subnet_id": function_subnet.id}
     return gateway_subnet.id, ref
 
 

@@ -318,7 +318,8 @@ def _check_components(env: EnvironmentConfig, project: str) -> None:
             network = None  # the gateway's own check below reports it at its key
         zones = {group: _CHECK_SUBNET.split("/providers/")[0] + f"/providers/Microsoft.Network/privateDnsZones/{zone}"
                  for group, zone in PRIVATE_DNS_ZONES.items()}
-        ref["private_link"] = {"subnet_id": _CHECK_SUBNET, "location": "westeurope", "dns_zone_ids": zones}
+        ref["private_link"] = {"subnet_id": _CHECK_SUBNET, "location": "westeurope", "dns_zone_ids": zones,
+                               "integration_subnet_id": _CHECK_SUBNET}
         if network is not None:  # as Gateway.ref carries it, so the endpoints are counted here too
             ref["private_link"]["endpoint_capacity"] = subnet_capacity(network["endpoint_subnet"])
     checks: list[tuple[str, Any]] = [("gateway", lambda: gateway(env.gateway.name, env.gateway_args()))]
