@@ -37,10 +37,10 @@ gateway = Gateway(env.gateway.name, gateway_args)
 
 functions = {}
 for entry in env.function_backends:
-    backend = SecuredFunctionBackend(
-        entry.name,
-        {"gateway": gateway.ref, "resource_group_name": group.name, "protect": env.protect, **entry.args()},
-    )
+    args = {"gateway": gateway.ref, "resource_group_name": group.name, "protect": env.protect, **entry.args()}
+    if env.zone_redundant and not entry.function_app_name:  # an adopted app's plan is its owner's
+        args["zone_redundant"] = True
+    backend = SecuredFunctionBackend(entry.name, args)
     functions[entry.name] = {
         "api_url": backend.api_url,
         "function_app_name": backend.function_app_name,
@@ -77,7 +77,7 @@ def data_lake_reader(entry: config.DataLakeReaderConfig) -> tuple[EntraBackend, 
         location=env.resource_group.location,
         is_hns_enabled=True,  # Data Lake Gen2: hierarchical namespace
         opts=pulumi.ResourceOptions(protect=env.protect or None),
-        **keyless_account_args(),
+        **keyless_account_args(env.zone_redundant),
         **(private_account_args() if mode == "private" else {}),
     )
     # private: an endpoint for dfs, which the API calls, and for blob, to which Data Lake operations may be redirected

@@ -92,6 +92,10 @@ class SecuredFunctionBackendArgs(TypedDict, total=False):
     deployment_ip_ranges: Sequence[str]
     """gateway-ip: CIDR ranges allowed on the SCM (deployment) site, e.g. your CI runners; default none. Not with
     private, where the SCM site is private too (deploy from inside the network)."""
+    zone_redundant: NotRequired[bool]
+    """Spread the app over the region's availability zones (a zone-redundant Flex Consumption plan, which keeps at
+    least two always-ready instances, billed as such) with zone-redundant (ZRS) host storage; default false. Only
+    for an app this backend creates, in a region where Flex Consumption offers it."""
 
 
 def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
@@ -121,6 +125,9 @@ def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
                             + (": the SCM site has no public access either, deploy from inside the gateway's network)"
                                if network == NetworkMode.PRIVATE.value else ")"))
     api_path = check_api_path(args.get("api_path"), gateway, name, operations=operations)
+    arguments.check_bool(args, "zone_redundant")
+    if args.get("zone_redundant") and app_name is not None:
+        raise LastMileError("zone_redundant", True, "only for a function app this backend creates: an adopted app's plan is its owner's")
     if network == NetworkMode.PRIVATE.value:
         # The app's endpoint (sites) and, for an app we create, its host storage's (blob).
         count_endpoints(gateway, name, 1 if app_name is not None else 2)
@@ -131,7 +138,7 @@ def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
         "gateway": gateway, "client_id": client_id, "app_name": app_name, "runtime": runtime,
         "max_instances": max_instances, "operations": operations, "api_path": api_path,
         "subscription_required": args.get("subscription_required", True),
-        "protect": args.get("protect", False),
+        "protect": args.get("protect", False), "zone_redundant": bool(args.get("zone_redundant", False)),
     }
 
 
@@ -361,7 +368,7 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
             resource_group_name=rg,
             location=location,
             opts=self._stateful,
-            **keyless_account_args(),
+            **keyless_account_args(v["zone_redundant"]),
             **(private_account_args() if private else {}),
         )
         storage.BlobContainer(
@@ -390,6 +397,8 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
             kind="functionapp",
             reserved=True,
             sku={"name": "FC1", "tier": "FlexConsumption"},
+            # Always written, so turning it off is a change too (Azure restarts the app for either).
+            zone_redundant=v["zone_redundant"],
             opts=self._child,
         )
         app = web.WebApp(

@@ -12,11 +12,13 @@ STORAGE_REFUSED = {
 }
 
 
-def keyless_account_args() -> dict[str, Any]:
-    """StorageAccount arguments for an account with no shared keys, no public blobs, HTTPS and TLS 1.2 only."""
+def keyless_account_args(zone_redundant: bool = False) -> dict[str, Any]:
+    """StorageAccount arguments for an account with no shared keys, no public blobs, HTTPS and TLS 1.2 only; its data
+    in three zones of the region (ZRS) when ``zone_redundant``, else in one (LRS). Zone-redundant Flex Consumption
+    needs zone-redundant host storage (learn.microsoft.com/azure/azure-functions/functions-zone-redundancy)."""
     return {
         "kind": storage.Kind.STORAGE_V2,
-        "sku": {"name": storage.SkuName.STANDARD_LRS},
+        "sku": {"name": storage.SkuName.STANDARD_ZRS if zone_redundant else storage.SkuName.STANDARD_LRS},
         "allow_blob_public_access": False,
         "allow_shared_key_access": False,
         "default_to_o_auth_authentication": True,

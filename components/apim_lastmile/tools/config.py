@@ -27,7 +27,8 @@ from ..azure_rules import check_location, did_you_mean
 from ..network import choose_mode
 from ..storage import STORAGE_REFUSED
 
-PROJECT_KEYS = ("resourceGroup", "gateway", "functionBackends", "secretBackends", "entraBackends", "dataLakeReaders", "protect")
+PROJECT_KEYS = ("resourceGroup", "gateway", "functionBackends", "secretBackends", "entraBackends", "dataLakeReaders", "protect",
+                "zoneRedundant")
 
 
 class _Model(BaseModel):
@@ -265,6 +266,8 @@ class EnvironmentConfig(_Model):
     entra_backends: list[EntraBackendConfig] = []
     data_lake_readers: list[DataLakeReaderConfig] = []
     protect: bool = False
+    #: Zone-redundant function apps (plans and host storage) and Data Lake accounts; Key Vault is zone-redundant by itself.
+    zone_redundant: bool = False
 
     def gateway_args(self) -> dict[str, Any]:
         """The gateway's args from its entry, its network resolving what the private backends need (dfs, and blob,
