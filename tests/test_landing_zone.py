@@ -42,3 +42,169 @@ def test_zone_redundant_backend_writes_the_plan_and_zrs_storage():
     plan = run(_backend(zone_redundant=True))
     assert plan.one(PLAN).plain_inputs["zoneRedundant"] is True
     assert plan.one(ACCOUNT).plain_inputs["sku"] == {"name": "Standard_ZRS"}
+
+
+# ---- the landing zone's own policies as the judge ---------------------------------------------------------------------
+# ALZ's default assignments and the Microsoft cloud security benchmark (../shared/azure-policy), evaluated by
+# tools/azure_policy.py against the plans' ARM templates (`lastmile plan <stack> --arm`).
+
+import functools  # noqa: E402
+import re  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+
+from apim_lastmile.tools import arm_template, landing_zone as lz  # noqa: E402
+from helpers import REPO  # noqa: E402
+
+POLICIES = REPO.parent / "shared" / "azure-policy"
+#: The plan's clock (the Rotating mock): the secret is written then, so its expiry is judged from then.
+WRITTEN = datetime(2026, 1, 1, tzinfo=timezone.utc)
+GROUP = {"name": "rg-lastmile", "location": "westeurope"}
+
+
+@functools.lru_cache(maxsize=None)
+def _zone():
+    if not (POLICIES / "README.md").is_file():
+        pytest.fail(f"the Azure Policy definitions are not at {POLICIES}: put shared/ beside the repo")
+    return lz.load_landing_zone(POLICIES)
+
+
+@functools.lru_cache(maxsize=None)
+def _resources(stack):
+    return tuple(arm_template.template_resources(arm_template.to_template(stack_plan(stack))))
+
+
+def verdicts(stack, archetype=lz.CORP, resources=None):
+    return lz.judge(list(resources or _resources(stack)), lz.rules_reaching(_zone().rules, archetype), now=WRITTEN, resource_group=GROUP)
+
+
+def blocking(found):
+    return sorted({(v.rule.definition_id.rsplit("/", 1)[-1], v.resource_type, v.resource_name) for v in found if v.blocks})
+
+
+def test_prod_meets_every_default_deny_of_the_corp_archetype():
+    found = verdicts("prod")
+    assert not [v for v in found if v.outcome.value in ("error", "unreadable")]
+    assert blocking(found) == []
+
+
+def test_dev_meets_the_landing_zones_defaults_and_is_refused_by_corp_only_for_public_access():
+    """dev is an Online (or sandbox) stack: Consumption has no virtual network, so its function apps and storage
+    accounts are public (Easy Auth and keyless storage guard them). Corp's Deny-Public-Endpoints refuses exactly those."""
+    assert blocking(verdicts("dev", lz.LANDING_ZONES)) == []
+    refused = {(rule, kind) for rule, kind, _ in blocking(verdicts("dev"))}
+    assert refused == {("b2982f36-99f2-4db5-8eff-283140c09693", "Microsoft.Storage/storageAccounts"),
+                       ("969ac98b-88a8-449f-883c-2e9adb123127", "Microsoft.Web/sites"),
+                       ("1b5ef780-c53c-4a64-87f3-bb9c8c8094ba", "Microsoft.Web/sites")}
+
+
+@pytest.mark.parametrize("arm_type, undo, refused_by", [
+    ("Microsoft.KeyVault/vaults", lambda p: p.pop("publicNetworkAccess"), "405c5871-3e91-4644-8a63-58e19d68ff5b"),
+    ("Microsoft.KeyVault/vaults/secrets", lambda p: p.pop("contentType"), "75262d3e-ba4a-4f43-85f8-9f72c090e5e3"),
+    ("Microsoft.KeyVault/vaults/secrets", lambda p: p["attributes"].update(exp=int(WRITTEN.timestamp()) + 91 * 86400),
+     "342e8053-e12e-4c44-be01-c3c2f318400f"),
+    ("Microsoft.Network/virtualNetworks/subnets", lambda p: p.pop("networkSecurityGroup"), "Deny-Subnet-Without-Nsg"),
+    ("Microsoft.Storage/storageAccounts", lambda p: p.update(publicNetworkAccess="Enabled"), "b2982f36-99f2-4db5-8eff-283140c09693"),
+    ("Microsoft.Web/sites", lambda p: p.pop("publicNetworkAccess"), "969ac98b-88a8-449f-883c-2e9adb123127"),
+])
+def test_the_judge_refuses_prod_once_a_guardrail_it_meets_is_undone(arm_type, undo, refused_by):
+    import copy
+
+    resources = copy.deepcopy(list(_resources("prod")))
+    target = next(r for r in resources if r["type"] == arm_type)
+    undo(target["properties"])
+    assert (refused_by, arm_type, target["name"]) in blocking(verdicts("prod", resources=resources))
+
+
+# ---- the README's table ------------------------------------------------------------------------------------------------
+
+#: Where a stack does not meet a policy: the archetype it belongs in, or the exemption to file (category Mitigated)
+#: and why it is safe. Keyed by definition (last segment of its id).
+WHERE_IT_CANNOT = {
+    "b2982f36-99f2-4db5-8eff-283140c09693": "dev: an Online or sandbox landing zone (Consumption has no network; the accounts take Entra tokens only)",
+    "969ac98b-88a8-449f-883c-2e9adb123127": "dev: an Online or sandbox landing zone (Easy Auth answers 401 to all but the gateway's identity)",
+    "1b5ef780-c53c-4a64-87f3-bb9c8c8094ba": "dev: as above (this rule reads every site, function apps included)",
+    "94de2ad3-e0c1-4caf-ad78-5d47bbc83d3d": "nothing to file: Azure adds the platform's DDoS plan to the network on each PUT; `pulumi refresh` shows it as drift",
+    "a6abeaec-4d90-4a02-805f-6b26c4d3fbe9": "Mitigated: the vault has no public access; APIM reads named values as a trusted service, Microsoft's documented way for a firewalled vault",
+    "c15dcc82-b93c-4dcb-9332-fbf121685b54": "Mitigated: the API policy authenticates every call (managed-identity token, or basic auth from Key Vault); the rule reads only the backend entity's credentials",
+    "73ef9241-5d81-4cd4-b483-8443d1730fe5": "Mitigated (prod): StandardV2 sends backend traffic into its network by outbound integration, a v2 tier the rule does not list; dev: Online or sandbox",
+    "549814b6-3212-4203-bdc8-1548d342fb67": "Mitigated: deprecated by Microsoft; every call we send uses API 2024-05-01",
+    "2a1a9cdf-e04d-429a-8416-3bfb72a1b26f": "dev: Online or sandbox (public accounts)",
+    "db4f9b05-5ffd-4b34-b714-3c710dbb3fd6": "dev: Online or sandbox (public accounts)",
+    "34c877ad-507e-4c82-993e-3452a6e0ad3c": "dev: Online or sandbox (public accounts)",
+    "Deny-Storage-NetworkAclsBypass": "dev: Online or sandbox (public accounts)",
+    "a06d0189-92e8-4dba-b0c4-08d7669fce7d": "dev: Online or sandbox (public accounts)",
+    "6fac406b-40ca-413b-bf8e-0bf964659c25": "Mitigated: Microsoft-managed keys; the accounts hold the function package and host leases, or data whose owner chooses the key",
+    "4733ea7b-a883-42fe-8cac-97454c2a9e4a": "Mitigated: Azure encrypts at rest once; a second layer can be chosen only when an account is created (not offered yet)",
+    "Deny-Storage-ServicesEncryption": "Mitigated: blob and file encryption are always on; queue and table key types can be set only at creation, and nothing stores queues or tables",
+    "Deny-Subnet-Without-Udr": "Mitigated: no route table; the gateway's and the apps' traffic to Azure services must not be forced through an appliance",
+    "7bca8353-aa3b-429b-904a-9229c4385837": "Audit only: default outbound access is left on (delegated subnets; not verified without it)",
+    "Audit-PrivateLinkDnsZones": "Audit only: the gateway makes its own privatelink zones, linked to its own network; a Corp zone's central zones are not used yet",
+}
+
+
+def _types_in(condition, found):
+    if isinstance(condition, dict):
+        if condition.get("field") == "type":
+            for op in ("equals", "in", "like"):
+                value = condition.get(op)
+                found.update(v.lower() for v in ([value] if isinstance(value, str) else value or []) if isinstance(v, str))
+        for value in condition.values():
+            _types_in(value, found)
+    elif isinstance(condition, list):
+        for value in condition:
+            _types_in(value, found)
+    return found
+
+
+def _cell(stack, rule, found_by_stack):
+    types = _types_in(rule.policy_rule["if"], set())
+    deployed = {r["type"].lower() for r in _resources(stack)} | {"microsoft.keyvault.data/vaults/secrets"}
+    if types and not types & deployed:
+        return "n/a"
+    outcomes = sorted({v.outcome.value for v in found_by_stack[stack] if v.rule == rule and v.outcome.value != "existence-check"})
+    counts = {o: sum(1 for v in found_by_stack[stack] if v.rule == rule and v.outcome.value == o) for o in outcomes}
+    return ", ".join(f"{o} ({n})" for o, n in counts.items()) or "meets it"
+
+
+def landing_zone_table() -> str:
+    found = {stack: verdicts(stack) for stack in ("dev", "prod")}
+    rows, seen = [], set()
+    for rule in lz.rules_reaching(_zone().rules, lz.CORP):
+        enforced = rule.enforced and rule.effect in ("deny", "append", "modify")
+        flagged = any(v.rule == rule and v.outcome.value in ("refused", "audited", "modified") for f in found.values() for v in f)
+        types = _types_in(rule.policy_rule["if"], set())
+        ours = {r["type"].lower() for s in found for r in _resources(s)} | {"microsoft.keyvault.data/vaults/secrets"}
+        if not (enforced and types & ours) and not flagged:
+            continue
+        short = rule.definition_id.rsplit("/", 1)[-1]
+        key = (short, rule.assignment)
+        if key in seen:
+            continue
+        seen.add(key)
+        effect = rule.effect if rule.enforcement_mode == "Default" else f"{rule.effect}, not enforced (DoNotEnforce)"
+        cells = [_cell(s, rule, found) for s in ("dev", "prod")]
+        unmet = any(c.split(" (")[0] in ("refused", "audited", "modified") for c in cells)
+        rows.append((not enforced, rule.management_group, rule.display_name, short, rule.assignment, effect, *cells,
+                     WHERE_IT_CANNOT.get(short, "") if unmet else ""))
+    lines = ["| Policy | ALZ assignment (group) | Effect | dev | prod | Where a stack does not meet it |", "|---|---|---|---|---|---|"]
+    for _, group, name, short, assignment, effect, dev, prod, where in sorted(rows):
+        lines.append(f"| {name} (`{short}`) | {assignment} ({group}) | {effect} | {dev} | {prod} | {where} |")
+    return "\n".join(lines)
+
+
+def test_every_unmet_policy_has_its_archetype_or_exemption_and_no_reason_is_stale():
+    table = landing_zone_table()
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        unmet = any(c.split(" (")[0] in ("refused", "audited", "modified") for c in cells[3:5])
+        assert bool(cells[5]) == unmet, line
+    used = set(re.findall(r"\(`([^`]+)`\)", table))
+    assert set(WHERE_IT_CANNOT) <= used, f"reasons for policies no row needs: {set(WHERE_IT_CANNOT) - used}"
+
+
+def test_the_readmes_landing_zone_table_is_the_measured_one():
+    readme = (REPO / "README.md").read_text()
+    start, end = "<!-- landing-zone-table: generated by tests/test_landing_zone.py -->", "<!-- /landing-zone-table -->"
+    assert start in readme and end in readme
+    shown = readme.split(start, 1)[1].split(end, 1)[0].strip()
+    assert shown == landing_zone_table(), "README's landing-zone table is stale: print tests/test_landing_zone.landing_zone_table()"

@@ -21,6 +21,10 @@ def keyless_account_args(zone_redundant: bool = False) -> dict[str, Any]:
         "sku": {"name": storage.SkuName.STANDARD_ZRS if zone_redundant else storage.SkuName.STANDARD_LRS},
         "allow_blob_public_access": False,
         "allow_shared_key_access": False,
+        # Written out, not left to defaults: no object replication to other tenants, and copies only from accounts of
+        # this tenant (ALZ storage guardrails 92a89a79 and Deny-Storage-CopyScope, opt-in Deny).
+        "allow_cross_tenant_replication": False,
+        "allowed_copy_scope": storage.AllowedCopyScope.AAD,
         "default_to_o_auth_authentication": True,
         "enable_https_traffic_only": True,
         "minimum_tls_version": storage.MinimumTlsVersion.TLS1_2,
