@@ -55,7 +55,8 @@ for entry in env.secret_backends:
     if entry.secret_config_key:
         args["secret_value"] = pulumi.Config().require_secret(entry.secret_config_key)
     backend = KeyVaultSecretBackend(entry.name, args)
-    secret_backends[entry.name] = {"api_url": backend.api_url, "vault_uri": backend.vault_uri, "secret_id": backend.secret_id}
+    secret_backends[entry.name] = {"api_url": backend.api_url, "vault_uri": backend.vault_uri, "secret_id": backend.secret_id,
+                                   "secret_expires": backend.secret_expires}
 
 entra_backends = {}
 for entry in env.entra_backends:

@@ -49,6 +49,7 @@ def test_zone_redundant_backend_writes_the_plan_and_zrs_storage():
 # tools/azure_policy.py against the plans' ARM templates (`lastmile plan <stack> --arm`).
 
 import functools  # noqa: E402
+import json  # noqa: E402
 import re  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
@@ -208,3 +209,35 @@ def test_the_readmes_landing_zone_table_is_the_measured_one():
     assert start in readme and end in readme
     shown = readme.split(start, 1)[1].split(end, 1)[0].strip()
     assert shown == landing_zone_table(), "README's landing-zone table is stale: print tests/test_landing_zone.landing_zone_table()"
+
+
+# ---- the secret's expiry, ahead of time -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("today, said", [
+    ("2026-01-15", None),
+    ("2026-03-01", None),  # 31 days before: not yet
+    ("2026-03-02", "expires on 2026-04-01 (in 30 days)"),
+    ("2026-04-05", "expired on 2026-04-01 (4 days ago)"),
+])
+def test_lastmile_plan_warns_before_a_deployed_secret_expires(today, said, tmp_path, capsys, cached_plans):
+    from apim_lastmile.tools import cli
+
+    outputs = json.loads(json.dumps(stack_plan("prod").outputs, default=str))
+    assert outputs["secret_backends"]["erp"]["secret_expires"] == "2026-04-01T00:00:00Z"  # written 2026-01-01 + 90 days
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+    code = cli.main(["plan", "prod", "--project-dir", str(REPO), "--today", today, "--outputs", str(tmp_path / "outputs.json")])
+    err = capsys.readouterr().err
+    assert code == 0
+    if said is None:
+        assert "Key Vault secret" not in err
+    else:
+        assert f"lastmile: warning: the Key Vault secret of secret backend 'erp' {said}: run `pulumi up`" in err
+
+
+def test_expiry_outputs_that_are_not_times_are_refused():
+    from apim_lastmile.errors import LastMileError
+    from apim_lastmile.tools.secret_expiry import expiring
+
+    with pytest.raises(LastMileError, match=r"outputs.secret_backends.erp.secret_expires: got 'soon'"):
+        expiring({"secret_backends": {"erp": {"secret_expires": "soon"}}}, datetime(2026, 1, 1).date())
+    assert expiring({"secret_backends": {"old": {"api_url": "https://x"}}}, datetime(2026, 1, 1).date()) == []

@@ -6,6 +6,7 @@ named values -> the policy (``authentication-basic`` with the secret, ``set-back
 """
 
 import re
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Optional, Sequence, TypedDict
 
@@ -281,6 +282,9 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
     """The vault's https:// URI."""
     secret_id: pulumi.Output[str]
     """The secret's versionless URI."""
+    secret_expires: pulumi.Output[str]
+    """When the secret's current version expires (UTC, ISO 8601): renewed by a `pulumi up` once 60 days have passed
+    (`lastmile plan --outputs` warns 30 days ahead)."""
     named_value_id: Optional[pulumi.Output[str]]
     """The APIM named value that holds the password (named-value delivery only)."""
 
@@ -426,7 +430,10 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
         )
         self.vault_uri = pulumi.Output.from_input(vault_uri)
         self.secret_id = secret_uri
-        outputs = {"api_url": self.api_url, "policy_xml": self.policy_xml, "vault_uri": self.vault_uri, "secret_id": self.secret_id}
+        self.secret_expires = expires.apply(
+            lambda unix: datetime.fromtimestamp(int(unix), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        outputs = {"api_url": self.api_url, "policy_xml": self.policy_xml, "vault_uri": self.vault_uri, "secret_id": self.secret_id,
+                   "secret_expires": self.secret_expires}
         if self.named_value_id is not None:
             outputs["named_value_id"] = self.named_value_id
         self.register_outputs(outputs)

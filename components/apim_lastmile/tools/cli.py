@@ -52,6 +52,12 @@ def _plan(args: argparse.Namespace) -> int:
     refused = check_plan(result.registrations)
     for finding in refused:
         sys.stderr.write(f"lastmile: Azure would refuse: {finding}\n")
+    if args.outputs:
+        from .secret_expiry import expiring
+        from .verify import read_outputs
+
+        for item in expiring(read_outputs(args.outputs, sys.stdin), today):
+            sys.stderr.write(f"lastmile: warning: {item}\n")
     retiring = retirements((r.type for r in result.registrations if r.custom), today)
     for item in retiring:
         sys.stderr.write(f"lastmile: {'Azure would refuse' if item.retired else 'warning'}: {item}\n")
@@ -107,7 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--arm", action="store_true",
                        help="print the plan's Azure resources as an ARM deployment template (for ARM scanners and Azure Policy)")
     plan.add_argument("--project-dir", help="the directory with Pulumi.yaml (default: this one or a parent)")
-    plan.add_argument("--today", help="the date API version retirements are judged against, YYYY-MM-DD (default: today)")
+    plan.add_argument("--today", help="the date API version retirements and secret expiries are judged against, YYYY-MM-DD "
+                                      "(default: today)")
+    plan.add_argument("--outputs", help="the deployed stack's `pulumi stack output --json` (a file, or - for stdin): warn "
+                                        "30 days before its Key Vault secrets expire")
     plan.set_defaults(func=_plan)
 
     permissions = sub.add_parser("permissions", help="the Azure roles and Graph permissions the deployer needs for a stack")
