@@ -15,7 +15,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / ".github" / "workflows"
 COMPOSITE = REPO / ".github" / "actions" / "pulumi-azure" / "action.yml"
-TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest"
+TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && python3 -m venv .venv-checkov && .venv-checkov/bin/pip install -q -r tests/scanners/checkov-requirements.txt && .venv/bin/python -m pytest"
 
 
 def load(name: str) -> dict:
