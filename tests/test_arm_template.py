@@ -47,7 +47,7 @@ def test_the_stacks_templates_validate_against_azures_types(stack):
 
 @pytest.mark.parametrize("mutate, expected", [
     (lambda r: r["properties"].update(notAProperty=1), "properties.notAProperty: not a property"),
-    (lambda r: r["properties"].update(hsmPoolResourceId="x"), "properties.hsmPoolResourceId: read-only"),
+    (lambda r: r["properties"].update(hsmPoolResourceId="x"), "properties.hsmPoolResourceId: 'x': read-only"),
     (lambda r: r["properties"]["sku"].update(name="gold"), "properties.sku.name: 'gold'"),
     (lambda r: r["properties"].pop("tenantId"), "properties.tenantId: required but not set"),
     (lambda r: r["properties"].update(enableRbacAuthorization="yes"), "expected true or false"),

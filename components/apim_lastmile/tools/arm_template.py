@@ -213,7 +213,7 @@ def validate(template: dict, known: Optional[dict] = None) -> list[str]:
     """Every way a template resource breaks Azure's types (``known``: contract facts by token, as ``contract.extract``
     returns them from the shared azure-types; the committed facts by default): an unknown type or API version, a
     property the type does not have, a read-only one, a wrong value, a required one left out."""
-    from .contract import _parent, _value_problem
+    from .contract import _parent, items_below, judge_value
 
     known = facts() if known is None else known
     problems: list[str] = []
@@ -234,24 +234,16 @@ def validate(template: dict, known: Optional[dict] = None) -> list[str]:
             if facts_ is None:
                 problems.append(f"{where}: {path}: not a property of the type")
                 return
-            if facts_.get("readOnly"):
-                problems.append(f"{where}: {path}: read-only")
-                return
-            if isinstance(value, str) and value.startswith("[parameters("):
+            if isinstance(value, str) and value.startswith("[parameters(") and not facts_.get("readOnly"):
                 return  # a secure parameter: its value is not in the template
-            problem = _value_problem(facts_, value)
+            problem = judge_value(facts_, value)
             if problem:
                 problems.append(f"{where}: {path}: {value!r}: {problem}")
-            elif facts_.get("unexpanded"):
-                return
-            elif facts_["type"] == "object":
+            elif facts_["type"] == "object" and not facts_.get("unexpanded"):
                 visit_object(path, value)
-            elif facts_["type"] == "map":
-                for child in value.values():
-                    visit(f"{path}{{}}", child)
-            elif facts_["type"] == "array":
-                for child in value:
-                    visit(f"{path}[]", child)
+            else:
+                for below, child in items_below(facts_, path, value):
+                    visit(below, child)
 
         def visit_object(at: str, value: dict) -> None:
             for key, child in value.items():

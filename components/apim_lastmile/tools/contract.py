@@ -389,6 +389,25 @@ def _value_problem(facts_: dict, value: Any) -> Optional[str]:
     return None
 
 
+def judge_value(facts_: dict, value: Any) -> Optional[str]:
+    """What is wrong with ``value`` at a path with these facts (read-only, or a broken fact); None if nothing."""
+    if facts_.get("readOnly"):
+        return "read-only: Azure sets it, a request may not"
+    return _value_problem(facts_, value)
+
+
+def items_below(facts_: dict, path: str, value: Any) -> list[tuple[str, Any]]:
+    """The (path, value) of each item of a map or array value whose facts were walked (an object's properties are
+    mapped by the caller)."""
+    if facts_.get("unexpanded"):
+        return []  # Azure's types go deeper than the facts were walked: nothing below is judged
+    if facts_["type"] == "map":
+        return [(f"{path}{{}}", child) for child in value.values()]
+    if facts_["type"] == "array":
+        return [(f"{path}[]", child) for child in value]
+    return []
+
+
 def _input_path(wire: Wire, paths: dict, at: str, key: str) -> Optional[str]:
     """The ARM path that azure-native input ``key`` of the object at ``at`` ("" for the body) is sent to.
 
@@ -462,23 +481,14 @@ def check(token: str, inputs: dict, known: Optional[dict] = None) -> list[Findin
         if facts_ is None:
             found.append(Finding(token, path, value, f"not a property of {wire.arm_type}@{wire.api_version}"))
             return
-        if facts_.get("readOnly"):
-            found.append(Finding(token, path, value, "read-only: Azure sets it, a request may not"))
-            return
-        problem = _value_problem(facts_, value)
+        problem = judge_value(facts_, value)
         if problem:
             found.append(Finding(token, path, value, problem))
-            return
-        if facts_.get("unexpanded"):
-            return  # Azure's types go deeper than the facts were walked: nothing below is judged
-        if facts_["type"] == "object":
+        elif facts_["type"] == "object" and not facts_.get("unexpanded"):
             visit_object(path, value)
-        elif facts_["type"] == "map":
-            for child in value.values():
-                visit(f"{path}{{}}", child)
-        elif facts_["type"] == "array":
-            for child in value:
-                visit(f"{path}[]", child)
+        else:
+            for below, child in items_below(facts_, path, value):
+                visit(below, child)
 
     # "location" is filled by the provider from the resource group; a fixed name is in the URL; azure-native names
     # a role assignment with a new GUID when the program gives none.
