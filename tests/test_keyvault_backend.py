@@ -318,3 +318,33 @@ def test_the_plan_json_masks_the_secret_value_only(mode_plan):
     assert props["value"] == "[secret]" and props["contentType"] == "password" and props["attributes"]["exp"] > 0
     password = plan.one("azure-native_keyvault_v20260201:keyvault:Secret").plain_inputs["properties"]["value"]
     assert password not in json.dumps(plan.to_json())
+
+
+@pytest.mark.parametrize("exported, reader", [
+    ({"identityType": "SystemAssigned"}, "principal"),  # the last mile's identity is the system-assigned one
+    ({"identityType": "UserAssigned", "identityClientId": "22222222-2222-4222-8222-222222222222",
+      "systemPrincipalId": "33333333-3333-4333-8333-333333333333"}, "system"),
+    ({"identityType": "UserAssigned", "identityClientId": "22222222-2222-4222-8222-222222222222"}, None),  # exported before
+])
+def test_a_gateway_from_another_stack_reads_a_private_vault_with_its_system_assigned_identity(exported, reader):
+    from apim_lastmile import gateway_ref_from_stack
+    from apim_lastmile.tools.plan import LastMileMocks
+
+    gateway = {"serviceName": "apim-platform", "resourceGroupName": "rg-platform", "principalId": "11111111-1111-4111-8111-111111111111",
+               "gatewayUrl": "https://apim-platform.azure-api.net", "sku": "StandardV2", **exported}
+
+    def body():
+        ref = gateway_ref_from_stack(pulumi.StackReference("org/platform/prod"), sku="StandardV2")
+        KeyVaultSecretBackend("legacy", {"gateway": ref, "resource_group_name": "rg", "api_path": "legacy",
+                                         "backend_url": "https://legacy.contoso.com", "username": "svc"})
+
+    mocks = LastMileMocks(stacks={"org/platform/prod": {"gateway": gateway}})
+    if reader is None:
+        with pytest.raises(ValueError, match="gateway.system_principal_id: .* run `pulumi up` on the gateway's stack first"):
+            run(body, mocks=mocks)
+        return
+    plan = run(body, mocks=mocks)
+    expected = gateway["principalId"] if reader == "principal" else exported["systemPrincipalId"]
+    assert plan.one("azure-native:authorization:RoleAssignment", "legacy-secret-reader").plain_inputs["principalId"] == expected
+    password = [r for r in plan.of_type("azure-native:apimanagement:NamedValue") if r.plain_inputs["namedValueId"] == "legacy-password"][0]
+    assert "identityClientId" not in password.plain_inputs["keyVault"]

@@ -172,6 +172,18 @@ def _validate(name: str, args: KeyVaultSecretBackendArgs) -> dict:
     }
 
 
+def _trusted_reader(identity_client_id: Optional[str], system_principal_id: Optional[str], principal_id: str) -> str:
+    """The identity Key Vault admits as a trusted service: the system-assigned one (the last mile's, when that is it)."""
+    if not identity_client_id:
+        return principal_id
+    if not system_principal_id:
+        raise LastMileError("gateway.system_principal_id", None, "the gateway's export has no systemPrincipalId (a stack exported "
+                                                                  "before the gateway had its system-assigned identity): run "
+                                                                  "`pulumi up` on the gateway's stack first, or adopt a vault "
+                                                                  "with key_vault_name")
+    return system_principal_id
+
+
 def deployer_principal_type(object_id: pulumi.Input[str], parent: pulumi.Resource) -> pulumi.Output[str]:
     """``ServicePrincipal`` when the deployer is one (a CI identity), else ``User`` (someone signed in with az login)."""
     found = azuread.get_service_principals_output(object_ids=[object_id], ignore_missing=True,
@@ -373,8 +385,11 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
 
         # 3. Least privilege: read this one secret, nothing else. A vault without public access is read by the
         # service's system-assigned identity (the only one Key Vault admits as a trusted service).
-        if v["private_vault"] and identity_client_id is not None:
-            reader, identity_client_id = gateway["system_principal_id"], None
+        if v["private_vault"]:
+            # A ref read from another stack's export carries Outputs: which identity it names is known at deploy time.
+            reader = pulumi.Output.all(identity_client_id, gateway.get("system_principal_id"), gateway["principal_id"]).apply(
+                lambda ids: _trusted_reader(*ids))
+            identity_client_id = None
         else:
             reader = gateway["principal_id"]
         grant = assign(
