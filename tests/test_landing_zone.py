@@ -75,7 +75,16 @@ def _resources(stack):
 
 
 def verdicts(stack, archetype=lz.CORP, resources=None):
-    return lz.judge(list(resources or _resources(stack)), lz.rules_reaching(_zone().rules, archetype), now=WRITTEN, resource_group=GROUP)
+    """The verdicts on ``resources`` (default: the stack's template, judged once per process: the evaluator runs
+    every rule on every resource, and under coverage that is the suite's most expensive loop)."""
+    if resources is None:
+        return _stack_verdicts(stack, archetype)
+    return lz.judge(list(resources), lz.rules_reaching(_zone().rules, archetype), now=WRITTEN, resource_group=GROUP)
+
+
+@functools.lru_cache(maxsize=None)
+def _stack_verdicts(stack, archetype):
+    return tuple(lz.judge(list(_resources(stack)), lz.rules_reaching(_zone().rules, archetype), now=WRITTEN, resource_group=GROUP))
 
 
 def blocking(found):
@@ -110,10 +119,11 @@ def test_dev_meets_the_landing_zones_defaults_and_is_refused_by_corp_only_for_pu
 def test_the_judge_refuses_prod_once_a_guardrail_it_meets_is_undone(arm_type, undo, refused_by):
     import copy
 
-    resources = copy.deepcopy(list(_resources("prod")))
-    target = next(r for r in resources if r["type"] == arm_type)
+    target = copy.deepcopy(next(r for r in _resources("prod") if r["type"] == arm_type))
+    assert blocking(verdicts("prod", resources=[target])) == []  # as deployed: meets the rule
     undo(target["properties"])
-    assert (refused_by, arm_type, target["name"]) in blocking(verdicts("prod", resources=resources))
+    # Rules judge one resource at a time: the undone one alone is enough.
+    assert (refused_by, arm_type, target["name"]) in blocking(verdicts("prod", resources=[target]))
 
 
 # ---- the README's table ------------------------------------------------------------------------------------------------
@@ -241,3 +251,11 @@ def test_expiry_outputs_that_are_not_times_are_refused():
     with pytest.raises(LastMileError, match=r"outputs.secret_backends.erp.secret_expires: got 'soon'"):
         expiring({"secret_backends": {"erp": {"secret_expires": "soon"}}}, datetime(2026, 1, 1).date())
     assert expiring({"secret_backends": {"old": {"api_url": "https://x"}}}, datetime(2026, 1, 1).date()) == []
+
+
+def test_the_judges_type_shortcut_gives_the_verdicts_of_judging_every_resource(monkeypatch):
+    rules = lz.rules_reaching(_zone().rules, lz.CORP)
+    quick = lz.judge(list(_resources("dev")), rules, now=WRITTEN, resource_group=GROUP)
+    assert sum(lz._guarding_types(r.policy_rule) is not None for r in rules) > len(rules) // 2  # the shortcut is taken
+    monkeypatch.setattr(lz, "_guarding_types", lambda rule: None)
+    assert lz.judge(list(_resources("dev")), rules, now=WRITTEN, resource_group=GROUP) == quick

@@ -34,10 +34,11 @@ TEMPLATES = {
 }
 
 
-@pytest.fixture(scope="module")
-def scanned(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("checkov")
-    return tmp, scan(TEMPLATES, tmp)
+@pytest.fixture
+def scanned(checkov_results):
+    """The real scan (scanners/conftest.py: the same checkov run as the stacks' templates)."""
+    folder, results = checkov_results
+    return folder, {name: results[name] for name in TEMPLATES}
 
 
 def by_resource(findings):

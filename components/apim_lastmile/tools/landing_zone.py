@@ -594,12 +594,36 @@ def judge(resources: Sequence[Mapping], rules: Sequence[Rule], *, now: datetime,
     evaluation fails): refused, audited, appended, modified, existence check, error or unreadable. Rules with a
     ``disabled`` or ``denyAction`` effect give none. Pass :func:`rules_reaching` to judge one archetype."""
     verdicts = []
+    views: dict[tuple[str, int], Optional[Mapping]] = {}
     for rule in rules:
         if rule.effect in _SILENT_EFFECTS:
             continue
-        for resource in resources:
-            subject = view_for_mode(rule.mode, resource, now)
-            found = _verdict(rule, resource, subject, now, resource_group) if subject is not None else None
+        types = _guarding_types(rule.policy_rule)
+        for index, resource in enumerate(resources):
+            key = (rule.mode, index)
+            if key not in views:
+                views[key] = view_for_mode(rule.mode, resource, now)
+            subject = views[key]
+            if subject is None or (types is not None and str(subject.get("type", "")).lower() not in types):
+                continue  # the mode does not evaluate it, or the rule's own type condition is false for it
+            found = _verdict(rule, resource, subject, now, resource_group)
             if found is not None:
                 verdicts.append(found)
     return verdicts
+
+
+def _guarding_types(policy_rule: Mapping) -> Optional[frozenset[str]]:
+    """The resource types a rule's ``if`` can hold for, when its top level is an ``allOf`` with a literal
+    ``{"field": "type", "equals"|"in": ...}`` first member (false for any other type, so the whole ``if`` is); None otherwise.
+    Only a shortcut: judging every resource gives the same verdicts."""
+    condition = policy_rule.get("if") if isinstance(policy_rule, Mapping) else None
+    members = condition.get("allOf") if isinstance(condition, Mapping) else None
+    # The first member only: allOf decides left to right, so nothing after a false first member is evaluated.
+    first = members[0] if isinstance(members, list) and members else None
+    if not isinstance(first, Mapping) or first.get("field") != "type" or len(first) != 2:
+        return None
+    value = first.get("equals", first.get("in"))
+    values = [value] if isinstance(value, str) else value
+    if isinstance(values, list) and values and all(isinstance(v, str) and not v.startswith("[") for v in values):
+        return frozenset(v.lower() for v in values)
+    return None
