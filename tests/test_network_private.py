@@ -390,7 +390,9 @@ def test_a_backend_on_a_network_in_a_group_it_does_not_manage_needs_to_join_its_
     plan = run(body, mocks=LastMileMocks(stacks={"org/platform/prod": {"gateway": exported}}))
     found = {(r.scope, r.permission.split(" ")[0]) for r in permissions.requirements(plan.registrations)}
     assert (f"subnet {link['subnetId']}", "Microsoft.Network/virtualNetworks/subnets/join/action") in found
+    assert (f"subnet {link['integrationSubnetId']}", "Microsoft.Network/virtualNetworks/subnets/join/action") in found  # the app's
     assert (f"private DNS zone {link['dnsZoneIds']['sites']}", "Private") in found
+    assert (f"private DNS zone {link['dnsZoneIds']['blob']}", "Private") in found  # its host storage's record
     # In its own stack, Contributor on the group covers both.
     prod = stack_plan("prod")
     assert not [r for r in permissions.requirements(prod.registrations) if r.scope.startswith(("subnet", "private DNS zone"))]

@@ -231,15 +231,19 @@ def _network_requirements(registrations, contributed: set[tuple[str, str]]) -> l
     zone are permissions there. ``contributed`` holds (subscription, group) keys (:func:`_key`)."""
     found: list[Requirement] = []
     for r in registrations:
+        # A private endpoint joins the endpoint subnet; a private function app joins the function subnet (its
+        # outbound traffic, virtualNetworkSubnetId).
+        subnet, what = None, ""
         if r.type == "azure-native:network:PrivateEndpoint":
-            subnet = (r.plain_inputs.get("subnet") or {}).get("id")
-            located = arm_group(subnet)
-            if located and _key(*located) not in contributed:
-                network = subnet.split("/subnets/")[0].rsplit("/", 1)[-1] if "/subnets/" in subnet else "network"
-                found.append(Requirement(
-                    f"subnet {subnet}", "Microsoft.Network/virtualNetworks/subnets/join/action (built-in: Network Contributor "
-                    f"on its virtual network {network}; {NETWORK_CONTRIBUTOR})",
-                    f"puts the private endpoint {r.name} into the gateway's network"))
+            subnet, what = (r.plain_inputs.get("subnet") or {}).get("id"), f"puts the private endpoint {r.name} into the gateway's network"
+        elif r.type == "azure-native:web:WebApp":
+            subnet, what = r.plain_inputs.get("virtualNetworkSubnetId"), f"integrates the function app {r.name} with the gateway's network"
+        located = arm_group(subnet)
+        if located and _key(*located) not in contributed:
+            network = subnet.split("/subnets/")[0].rsplit("/", 1)[-1] if "/subnets/" in subnet else "network"
+            found.append(Requirement(
+                f"subnet {subnet}", "Microsoft.Network/virtualNetworks/subnets/join/action (built-in: Network Contributor "
+                f"on its virtual network {network}; {NETWORK_CONTRIBUTOR})", what))
         if r.type == "azure-native:network:PrivateDnsZoneGroup":
             for config in r.plain_inputs.get("privateDnsZoneConfigs") or []:
                 zone = config.get("privateDnsZoneId")
