@@ -1,0 +1,316 @@
+"""Which credentials a policy document makes the gateway send, where, and what can replace each one.
+
+A finding is a credential the gateway holds (written in the policy, or in a named value) and sends to a backend or to
+any service on the request path: a function key (``x-functions-key``, ``code=``), basic authentication, an
+Authorization-like header built from a stored secret (a stored bearer token, a SharedKey, SAS or HMAC signature
+computed from a stored key, a token bought with a client secret through ``send-request``), an API key in a header
+or query parameter, a SAS token in a URL, a client certificate. A value is *stored* when it draws, directly or
+through the variables it reads, on a named value or on a constant; values read from the caller's request, from a
+managed-identity token (``authentication-managed-identity``), from a send-request response or from the credential
+manager are not credentials the gateway holds. Headers being deleted and comments are not findings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Optional
+from urllib.parse import urlsplit
+
+from .reading import is_expression, local, references, string_literals, text_of
+
+CREDENTIALS = ("function-key", "basic-auth", "authorization-header", "api-key", "sas-token", "client-certificate")
+SOURCES = ("literal", "named-value", "secret-named-value", "key-vault-named-value", "unknown")
+#: Header or parameter names (lower case, split on non-alphanumerics) that carry an API key.
+_KEY_NAMES = {"api-key", "apikey", "x-api-key", "ocp-apim-subscription-key", "subscription-key", "key", "x-functions-key",
+              "x-key", "access-key", "app-key", "client-key"}
+_URL_PARAMS = {"sig": "sas-token", "code": "function-key", "api-key": "api-key", "apikey": "api-key", "key": "api-key",
+               "subscription-key": "api-key", "subscription_key": "api-key"}
+_SIGNATURE = re.compile(r"HMACSHA(?:1|256|384|512)|SharedKey|SharedAccessSignature|AWS4-HMAC-SHA256|ComputeHash", re.IGNORECASE)
+_KEY_SIGNING = re.compile(r"GetRSAPrivateKey|GetECDsaPrivateKey|\.SignData\s*\(|\.SignHash\s*\(")
+_OAUTH = re.compile(r"oauth|authorize|/token\b|response_type|redirect_uri", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Finding:
+    credential: str
+    source: str
+    document: str
+    line: int
+    #: Where the credential goes: a host, a backend entity, or "the API's backend".
+    target: str
+    replacement: Optional[str]
+
+    def as_json(self) -> dict:
+        return {"credential": self.credential, "source": self.source, "document": self.document, "line": self.line,
+                "target": self.target, "replacement": self.replacement}
+
+
+@dataclass
+class _Taint:
+    named: set[str] = field(default_factory=set)
+    literal: bool = False
+
+    @property
+    def stored(self) -> bool:
+        return bool(self.named) or self.literal
+
+
+class _Document:
+    """One document's elements and variable assignments (fragments it includes are read in place)."""
+
+    def __init__(self, name: str, root, fragments: Mapping[str, object]) -> None:
+        self.name = name
+        self.elements = list(self._elements(root, fragments, set()))
+        self.assigned: dict[str, list[str]] = {}
+        responses = set()
+        for el in self.elements:
+            if local(el.tag) == "set-variable":
+                self.assigned.setdefault(el.get("name", ""), []).append(el.get("value", ""))
+            if local(el.tag) in ("send-request", "send-one-way-request") and el.get("response-variable-name"):
+                responses.add(el.get("response-variable-name"))
+        #: Reads a send-request response: a token the gateway bought (counted at the request that bought it).
+        self.bought = re.compile("|".join(rf"Variables\s*\[\s*\"{re.escape(r)}\"" for r in sorted(responses)) or r"(?!)")
+
+    def _elements(self, root, fragments, seen: set[str]):
+        for el in root.iter():
+            if not isinstance(el.tag, str):
+                continue
+            yield el
+            if local(el.tag) == "include-fragment":
+                fragment_id = el.get("fragment-id", "")
+                if fragment_id in fragments and fragment_id not in seen:
+                    yield from self._elements(fragments[fragment_id], fragments, seen | {fragment_id})
+
+    def taint(self, value: Optional[str], seen: Optional[set[str]] = None) -> _Taint:
+        """What stored things ``value`` draws on: named values, and constants (a plain value, or an expression that
+        reads nothing at run time)."""
+        seen = set() if seen is None else seen
+        refs = references(value)
+        found = _Taint(named=set(refs.named_values))
+        if not is_expression(value or ""):
+            found.literal = bool(refs.constant)
+            return found
+        for variable in refs.variables - seen:
+            seen.add(variable)
+            for assigned in self.assigned.get(variable, []):
+                more = self.taint(assigned, seen)
+                found.named |= more.named
+                found.literal = found.literal or more.literal
+        if not refs.variables and not refs.reads_request and not refs.named_values and "context." not in (value or ""):
+            found.literal = any(s.strip() for s in string_literals(value or ""))
+        return found
+
+    def mentions(self, value: Optional[str], pattern: re.Pattern, seen: Optional[set[str]] = None) -> bool:
+        """``value`` or a variable it reads matches ``pattern``."""
+        seen = set() if seen is None else seen
+        if pattern.search(value or ""):
+            return True
+        for variable in references(value).variables - seen:
+            seen.add(variable)
+            if any(self.mentions(v, pattern, seen) for v in self.assigned.get(variable, [])):
+                return True
+        return False
+
+
+def _source(taint: _Taint, named_values: Mapping[str, Optional[str]]) -> str:
+    if taint.named:
+        kinds = {named_values.get(n) for n in taint.named}
+        for kind in ("key-vault-named-value", "secret-named-value", "named-value"):
+            if kind in kinds:
+                return kind
+        return "unknown"
+    return "literal"
+
+
+def _name_parts(name: str) -> str:
+    return name.strip().lower()
+
+
+def _is_key_name(name: str) -> bool:
+    """api-key, x-api-key, Ocp-Apim-Subscription-Key, X-Stackify-Key, ...: a name whose last word is "key"."""
+    lower = _name_parts(name)
+    words = [w for w in re.split(r"[^a-z0-9]+", lower) if w]
+    return lower in _KEY_NAMES or "apikey" in lower or (len(words) > 1 and words[-1] == "key")
+
+
+def _is_authorization_name(name: str) -> bool:
+    lower = _name_parts(name)
+    return "authorization" in lower or lower in ("x-auth-token", "x-access-token", "access-token", "x-api-token")
+
+
+def _host(url: str) -> Optional[str]:
+    text = references(url).constant if not is_expression(url) else " ".join(string_literals(url))
+    match = re.search(r"https?://([^/\s\"'?{}]+)", text)
+    if match:
+        return match.group(1).lower()
+    try:
+        return urlsplit(text).hostname
+    except ValueError:
+        return None
+
+
+def _enclosing(el, tag: str):
+    parent = el.getparent()
+    while parent is not None:
+        if local(parent.tag) == tag:
+            return parent
+        parent = parent.getparent()
+    return None
+
+
+def _url_of_send_request(el) -> str:
+    for child in el:
+        if local(child.tag) == "set-url":
+            return text_of(child)
+    return ""
+
+
+def detect(name: str, root, *, named_values: Optional[Mapping[str, Optional[str]]] = None,
+           fragments: Optional[Mapping[str, object]] = None, backend: Optional[str] = None) -> list[Finding]:
+    """Every credential the document ``root`` (its display name ``name``) makes the gateway send. ``named_values``:
+    name -> source kind (named-value, secret-named-value, key-vault-named-value) where known; ``fragments``: policy
+    fragment roots by id; ``backend``: where the API sends requests (from the API's definition), if known."""
+    named_values = named_values or {}
+    doc = _Document(name, root, fragments or {})
+    default_target = backend or "the API's backend"
+    for el in doc.elements:
+        if local(el.tag) == "set-backend-service":
+            default_target = el.get("backend-id") or _host(el.get("base-url", "")) or default_target
+            break
+    found: dict[tuple, Finding] = {}
+
+    def add(credential: str, taint: _Taint, el, target: Optional[str] = None) -> None:
+        request = _enclosing(el, "send-request") if local(el.tag) != "send-request" else el
+        where = target or (_host(_url_of_send_request(request)) if request is not None else None) or default_target
+        finding = Finding(credential, _source(taint, named_values), name, el.sourceline or 0, where, replacement(credential, where))
+        found.setdefault((credential, finding.line, where), finding)
+
+    for el in doc.elements:
+        tag = local(el.tag)
+        if tag in ("set-header", "set-query-parameter"):
+            if el.get("exists-action", "").strip().lower() == "delete":
+                continue
+            header = el.get("name", "")
+            if "csrf" in header.lower():
+                continue  # X-CSRF-Token: Fetch and the like are protocol values
+            values = [text_of(v) for v in el if local(v.tag) == "value"]
+            taint = _Taint()
+            for value in values:
+                more = doc.taint(value)
+                taint.named |= more.named
+                taint.literal = taint.literal or more.literal
+            if not taint.stored:
+                continue
+            lower = header.strip().lower()
+            if tag == "set-header" and lower == "x-functions-key":
+                add("function-key", taint, el)
+            elif tag == "set-query-parameter" and lower in _URL_PARAMS:
+                add(_URL_PARAMS[lower], taint, el)
+            elif tag == "set-header" and _is_authorization_name(header):
+                basic = any(doc.mentions(v, re.compile(r"\bbasic\s", re.IGNORECASE)) for v in values)
+                if any(doc.mentions(v, doc.bought) for v in values):
+                    continue  # a token bought by a send-request: the finding is the secret that bought it
+                request = _enclosing(el, "send-request")
+                # Basic credentials sent to a token endpoint are a client id and secret buying a token.
+                to_token_endpoint = request is not None and _OAUTH.search(_url_of_send_request(request) or "")
+                add("basic-auth" if basic and not to_token_endpoint else "authorization-header", taint, el)
+            elif _is_key_name(header):
+                add("api-key", taint, el)
+        elif tag in ("authentication-basic", "proxy") and el.get("password") is not None:
+            # A password taken from the caller (context.Subscription.Key, a request header) is the caller's own.
+            taint = doc.taint(el.get("password"))
+            if taint.stored:
+                add("basic-auth", taint, el)
+        elif tag == "authentication-certificate":
+            # The certificate's bytes written in the policy are a literal; a thumbprint or certificate id names one
+            # stored in APIM (uploaded or from Key Vault), which the document does not show.
+            body = doc.taint(el.get("body")) if el.get("body") else _Taint()
+            taint = _Taint(named=set(body.named) or {"<certificate>"}, literal=body.literal and not body.named)
+            if body.literal and not body.named:
+                taint.named = set()
+            add("client-certificate", taint, el)
+        elif tag == "set-body" and _enclosing(el, "send-request") is not None:
+            body = text_of(el)
+            secret = _client_secret(doc, body)
+            if secret is None and "client_assertion" in _strip(body) and doc.mentions(body, _KEY_SIGNING):
+                # A client assertion the gateway signs with a certificate's private key it holds (private_key_jwt).
+                secret = doc.taint(body)
+                secret.named |= {"<certificate>"} if not secret.named else set()
+            if secret is not None and secret.stored:
+                add("authorization-header", secret, el, target=_host(_url_of_send_request(_enclosing(el, "send-request"))))
+        for url in _urls(el, tag):
+            _url_findings(doc, el, url, add)
+    return sorted(found.values(), key=lambda f: (f.document, f.line, f.credential))
+
+
+_CLIENT_SECRET = re.compile(r"client_secret\s*=\s*([^&]*)", re.IGNORECASE)
+
+
+def _client_secret(doc: _Document, body: str, seen: Optional[set[str]] = None) -> Optional[_Taint]:
+    """What the ``client_secret=`` of a token request body draws on (through the variables the body reads), or None
+    when the body sends no client secret."""
+    seen = set() if seen is None else seen
+    code = references(body)  # comments of an expression are gone from what it reads
+    text = body if not is_expression(body) else _strip(body)
+    match = _CLIENT_SECRET.search(text)
+    if match:
+        return doc.taint("@(" + match.group(1) + ")" if is_expression(body) else match.group(1))
+    for variable in code.variables - seen:
+        seen.add(variable)
+        for assigned in doc.assigned.get(variable, []):
+            found = _client_secret(doc, assigned, seen)
+            if found is not None:
+                return found
+    return None
+
+
+def _strip(value: str) -> str:
+    from .reading import without_comments
+
+    return without_comments(value)
+
+
+def _urls(el, tag: str) -> Iterable[str]:
+    if tag == "set-backend-service" and el.get("base-url"):
+        yield el.get("base-url")
+    elif tag == "rewrite-uri" and el.get("template"):
+        yield el.get("template")
+    elif tag == "set-url" and _enclosing(el, "send-request") is not None:
+        yield text_of(el)
+
+
+def _url_findings(doc: _Document, el, url: str, add) -> None:
+    """Credentials in the query of a URL the gateway calls, written in it or in a variable it is built from."""
+    texts = [(url, None)] + [(v, v) for var in references(url).variables for v in doc.assigned.get(var, [])]
+    for text, whole in texts:
+        for match in re.finditer(r"[?&]\s*([A-Za-z_-]+)\s*=\s*([^&\"'\s]*)", text):
+            param, value = match.group(1).lower(), match.group(2)
+            credential = _URL_PARAMS.get(param)
+            if credential is None or not value or "context." in value:
+                continue
+            if credential == "function-key" and _OAUTH.search(text):
+                continue  # an OAuth authorization code, not a function key
+            # A value built in an expression draws on what the whole expression draws on.
+            taint = doc.taint(whole if whole is not None and is_expression(whole) else value)
+            if taint.stored:
+                add(credential, taint, el, target=_host(url) if local(el.tag) != "set-url" else None)
+
+
+#: Where a credential goes (host suffix) -> the component that replaces it, with its audience and narrowest role.
+def replacement(credential: str, target: str) -> Optional[str]:
+    from ...audiences import CATALOGUE
+
+    host = (target or "").lower()
+    if credential == "function-key" or host.endswith(".azurewebsites.net"):
+        return "SecuredFunctionBackend adopting the app (function_app_name, app_client_id): a token for its app registration"
+    if credential == "basic-auth":
+        return "KeyVaultSecretBackend: the password in Key Vault, read by the gateway's managed identity"
+    if credential == "client-certificate":
+        return None
+    for name in ("openai", "storage", "servicebus", "cognitiveservices", "keyvault", "machinelearning", "sql", "arm"):
+        audience = CATALOGUE[name]
+        if any(host.endswith(h) if h.startswith(".") else host == h for h in audience.hosts):
+            role = (audience.read_roles or ("a role inside the service",))[0]
+            return f"EntraBackend audience {name!r} with {role!r}"
+    return None
