@@ -1,4 +1,5 @@
-"""The ``lastmile`` command: ``plan <stack> [--json]``, ``diff BASE.json HEAD.json``, ``verify <stack>``."""
+"""The ``lastmile`` command: ``plan <stack> [--json|--arm]``, ``diff BASE.json HEAD.json``, ``verify <stack>``,
+``permissions <stack>``, ``audit PATH``."""
 
 from __future__ import annotations
 
@@ -103,6 +104,19 @@ def _permissions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from .audit.report import as_json, as_text, audit
+
+    try:
+        found = audit(args.path)
+    except (LastMileError, OSError, UnicodeError, ValueError, RecursionError) as exc:
+        # Exit 2: the input could not be read (1 means credentials were found).
+        print(f"lastmile: error: {str(exc) or type(exc).__name__}", file=sys.stderr)
+        return 2
+    sys.stdout.write(as_json(found) if args.json else as_text(args.path, found))
+    return 1 if found else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lastmile", description="apim-lastmile: offline plans, plan diffs and post-deploy proof.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -139,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--subscription-key", help="APIM subscription key (default: $LASTMILE_SUBSCRIPTION_KEY)")
     verify.add_argument("--timeout", type=float, default=15.0, help="seconds per call (default 15)")
     verify.set_defaults(func=_verify)
+
+    audit = sub.add_parser("audit", help="every credential an existing gateway's policies and backends send, and the "
+                                         "passwordless way out (exit 0 none, 1 found, 2 unreadable input)")
+    audit.add_argument("path", help="an APIOps extractor artifacts folder, an ARM template or export, or policy XML files "
+                                    "(one, or a folder of them)")
+    audit.add_argument("--json", action="store_true", help="stable JSON: credential, source, document, line, replacement")
+    audit.set_defaults(func=_audit)
     return parser
 
 

@@ -61,7 +61,11 @@ class _Document:
 
     def __init__(self, name: str, root, fragments: Mapping[str, object]) -> None:
         self.name = name
-        self.elements = list(self._elements(root, fragments, set()))
+        walked = list(self._elements(root, fragments, set(), False))
+        self.elements = [el for el, _ in walked]
+        #: Elements of included fragments: read for the variables they set; their findings are the fragment's own.
+        #: (lxml makes a new proxy per access, so identities hold only while ``self.elements`` keeps them.)
+        self.inlined = {id(el) for el, inlined in walked if inlined}
         self.assigned: dict[str, list[str]] = {}
         responses = set()
         for el in self.elements:
@@ -72,15 +76,15 @@ class _Document:
         #: Reads a send-request response: a token the gateway bought (counted at the request that bought it).
         self.bought = re.compile("|".join(rf"Variables\s*\[\s*\"{re.escape(r)}\"" for r in sorted(responses)) or r"(?!)")
 
-    def _elements(self, root, fragments, seen: set[str]):
+    def _elements(self, root, fragments, seen: set[str], inlined: bool):
         for el in root.iter():
             if not isinstance(el.tag, str):
                 continue
-            yield el
+            yield el, inlined
             if local(el.tag) == "include-fragment":
                 fragment_id = el.get("fragment-id", "")
                 if fragment_id in fragments and fragment_id not in seen:
-                    yield from self._elements(fragments[fragment_id], fragments, seen | {fragment_id})
+                    yield from self._elements(fragments[fragment_id], fragments, seen | {fragment_id}, True)
 
     def taint(self, value: Optional[str], seen: Optional[set[str]] = None) -> _Taint:
         """What stored things ``value`` draws on: named values, and constants (a plain value, or an expression that
@@ -167,26 +171,36 @@ def _url_of_send_request(el) -> str:
 
 
 def detect(name: str, root, *, named_values: Optional[Mapping[str, Optional[str]]] = None,
-           fragments: Optional[Mapping[str, object]] = None, backend: Optional[str] = None) -> list[Finding]:
+           fragments: Optional[Mapping[str, object]] = None, backend: Optional[str] = None,
+           backend_urls: Optional[Mapping[str, str]] = None) -> list[Finding]:
     """Every credential the document ``root`` (its display name ``name``) makes the gateway send. ``named_values``:
     name -> source kind (named-value, secret-named-value, key-vault-named-value) where known; ``fragments``: policy
-    fragment roots by id; ``backend``: where the API sends requests (from the API's definition), if known."""
+    fragment roots by id; ``backend``: where the API sends requests (from the API's definition), if known;
+    ``backend_urls``: backend entity id -> its URL, to name the service behind ``set-backend-service backend-id``."""
     named_values = named_values or {}
+    backend_urls = backend_urls or {}
     doc = _Document(name, root, fragments or {})
-    default_target = backend or "the API's backend"
+    default_target = (_host(backend) if backend else None) or "the API's backend"
     for el in doc.elements:
         if local(el.tag) == "set-backend-service":
-            default_target = el.get("backend-id") or _host(el.get("base-url", "")) or default_target
+            backend_id = el.get("backend-id")
+            default_target = (_host(backend_urls[backend_id]) if backend_id in backend_urls else None) or backend_id \
+                or _host(el.get("base-url", "")) or default_target
             break
     found: dict[tuple, Finding] = {}
+    hint = _service_named_in(doc)
 
     def add(credential: str, taint: _Taint, el, target: Optional[str] = None) -> None:
         request = _enclosing(el, "send-request") if local(el.tag) != "send-request" else el
         where = target or (_host(_url_of_send_request(request)) if request is not None else None) or default_target
-        finding = Finding(credential, _source(taint, named_values), name, el.sourceline or 0, where, replacement(credential, where))
+        # A host built at run time ({{account}}.blob.core.windows.net): the service the document names stands in.
+        service = where if "." in where else hint or where
+        finding = Finding(credential, _source(taint, named_values), name, el.sourceline or 0, where, replacement(credential, service))
         found.setdefault((credential, finding.line, where), finding)
 
     for el in doc.elements:
+        if id(el) in doc.inlined:
+            continue
         tag = local(el.tag)
         if tag in ("set-header", "set-query-parameter"):
             if el.get("exists-action", "").strip().lower() == "delete":
@@ -271,6 +285,22 @@ def _strip(value: str) -> str:
     return without_comments(value)
 
 
+#: What a document that builds its URL at run time says of the service it calls: a host suffix it names, or the
+#: signature scheme only that service takes.
+_SERVICE_HINTS = ((re.compile(r"\.(blob|dfs|queue|table|file)\.core\.windows\.net|SharedKey(Lite)?\b|x-ms-blob-type", re.I), "x.blob.core.windows.net"),
+                  (re.compile(r"servicebus\.windows\.net|SharedAccessSignature", re.I), "x.servicebus.windows.net"),
+                  (re.compile(r"openai\.azure\.com", re.I), "x.openai.azure.com"),
+                  (re.compile(r"cognitiveservices\.azure\.com", re.I), "x.cognitiveservices.azure.com"))
+
+
+def _service_named_in(doc: _Document) -> Optional[str]:
+    text = " ".join([*(v for el in doc.elements for v in el.attrib.values()), *(el.text or "" for el in doc.elements)])
+    for pattern, host in _SERVICE_HINTS:
+        if pattern.search(text):
+            return host
+    return None
+
+
 def _urls(el, tag: str) -> Iterable[str]:
     if tag == "set-backend-service" and el.get("base-url"):
         yield el.get("base-url")
@@ -314,3 +344,39 @@ def replacement(credential: str, target: str) -> Optional[str]:
             role = (audience.read_roles or ("a role inside the service",))[0]
             return f"EntraBackend audience {name!r} with {role!r}"
     return None
+
+
+def backend_findings(document: str, url: str, credentials: Mapping, line: int,
+                     named_values: Optional[Mapping[str, Optional[str]]] = None) -> list[Finding]:
+    """The credentials a backend entity stores and sends (its ``credentials``: header and query values, an
+    Authorization scheme and parameter, certificates), and a SAS or function key in its URL."""
+    from .reading import references
+
+    named_values = named_values or {}
+    target = _host(url) or "the backend"
+    found = []
+
+    def add(credential: str, values: Iterable) -> None:
+        named = {n for v in values for n in references(str(v)).named_values}
+        taint = _Taint(named=named, literal=not named)
+        found.append(Finding(credential, _source(taint, named_values), document, line, target, replacement(credential, target)))
+
+    for header, values in sorted((credentials.get("header") or {}).items()):
+        lower = header.lower()
+        kind = ("function-key" if lower == "x-functions-key" else "authorization-header" if _is_authorization_name(header)
+                else "api-key" if _is_key_name(header) else None)
+        if kind:
+            add(kind, values if isinstance(values, list) else [values])
+    for param, values in sorted((credentials.get("query") or {}).items()):
+        kind = _URL_PARAMS.get(param.lower())
+        if kind:
+            add(kind, values if isinstance(values, list) else [values])
+    authorization = credentials.get("authorization") or {}
+    if authorization.get("scheme"):
+        add("basic-auth" if str(authorization["scheme"]).lower() == "basic" else "authorization-header",
+            [authorization.get("parameter", "")])
+    if credentials.get("certificate") or credentials.get("certificateIds"):
+        found.append(Finding("client-certificate", "unknown", document, line, target, None))
+    for match in re.finditer(r"[?&](sig|code)=([^&]+)", url or ""):
+        add(_URL_PARAMS[match.group(1)], [match.group(2)])
+    return found

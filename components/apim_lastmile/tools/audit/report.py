@@ -1,0 +1,50 @@
+"""What ``lastmile audit`` prints: a report grouped by where the credentials go, or stable JSON."""
+
+from __future__ import annotations
+
+import json
+
+from .detector import Finding, backend_findings, detect
+from .inputs import Gateway, read
+
+
+def audit(path: str) -> list[Finding]:
+    """Every credential the gateway at ``path`` sends on its last mile (see :mod:`.inputs` for what ``path`` may be)."""
+    gateway = read(path)
+    return findings_of(gateway)
+
+
+def findings_of(gateway: Gateway) -> list[Finding]:
+    urls = {backend: url for backend, (_, url, _, _) in gateway.backends.items()}
+    found: list[Finding] = []
+    for document in gateway.documents:
+        found += detect(document.name, document.root, named_values=gateway.named_values, fragments=gateway.fragments,
+                        backend=document.backend, backend_urls=urls)
+    for where, url, credentials, line in gateway.backends.values():
+        found += backend_findings(where, url, credentials, line, gateway.named_values)
+    # A fragment's findings once, however many documents include it.
+    unique = {(f.credential, f.source, f.document, f.line): f for f in found}
+    return sorted(unique.values(), key=lambda f: (f.document, f.line, f.credential))
+
+
+def as_json(findings: list[Finding]) -> str:
+    """The findings as stable JSON: credential, source, document, line and replacement of each, sorted."""
+    rows = [{"credential": f.credential, "source": f.source, "document": f.document, "line": f.line,
+             "replacement": f.replacement} for f in findings]
+    return json.dumps({"findings": rows}, indent=2, sort_keys=True) + "\n"
+
+
+def as_text(path: str, findings: list[Finding]) -> str:
+    if not findings:
+        return f"{path}: no credential on the last mile: every backend call is passwordless\n"
+    lines = [f"{path}: {len(findings)} credential{'s' if len(findings) != 1 else ''} on the last mile", ""]
+    by_target: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_target.setdefault(f.target, []).append(f)
+    for target in sorted(by_target):
+        lines.append(f"to {target}:")
+        for f in by_target[target]:
+            lines.append(f"  {f.credential} ({f.source})  {f.document}:{f.line}")
+            lines.append(f"    instead: {f.replacement or 'no passwordless replacement known: keep it in Key Vault'}")
+        lines.append("")
+    return "\n".join(lines)
