@@ -130,6 +130,10 @@ def test_what_is_not_a_credential_the_gateway_holds(policy):
     ('<policies><inbound><set-header name="Authorization"><value>@("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes('
      '"u:{{p}}")))</value></set-header></inbound></policies>', "basic-auth", "unknown"),
     ('<policies><inbound><authentication-certificate thumbprint="ABCDEF" /></inbound></policies>', "client-certificate", "unknown"),
+    # Written to hide: a header name built in an expression, a percent-encoded parameter name.
+    ('<policies><inbound><set-header name=\'@("x-functions" + "-key")\'><value>{{k}}</value></set-header></inbound></policies>',
+     "function-key", "unknown"),
+    ('<policies><inbound><rewrite-uri template="/api/run?%63ode={{k}}" /></inbound></policies>', "function-key", "unknown"),
     ('<policies><inbound><send-request mode="new" response-variable-name="t"><set-url>https://login.microsoftonline.com/x/oauth2/'
      'v2.0/token</set-url><set-body>client_id=a&amp;client_secret={{s}}&amp;grant_type=client_credentials</set-body>'
      '</send-request></inbound></policies>', "authorization-header", "unknown"),

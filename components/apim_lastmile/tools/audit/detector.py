@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
+from .apim_reading import PolicyDocument
 from .reading import is_expression, local, references, string_literals, text_of
 
 CREDENTIALS = ("function-key", "basic-auth", "authorization-header", "api-key", "sas-token", "client-certificate")
@@ -205,7 +206,8 @@ def detect(name: str, root, *, named_values: Optional[Mapping[str, Optional[str]
         if tag in ("set-header", "set-query-parameter"):
             if el.get("exists-action", "").strip().lower() == "delete":
                 continue
-            header = el.get("name", "")
+            # A name written as an expression (@("x-functions" + "-key")) is the text it evaluates to.
+            header = PolicyDocument.constant_text(el.get("name", ""))
             if "csrf" in header.lower():
                 continue  # X-CSRF-Token: Fetch and the like are protocol values
             values = [text_of(v) for v in el if local(v.tag) == "value"]
@@ -313,7 +315,8 @@ def _urls(el, tag: str) -> Iterable[str]:
 def _url_findings(doc: _Document, el, url: str, add) -> None:
     """Credentials in the query of a URL the gateway calls, written in it or in a variable it is built from."""
     texts = [(url, None)] + [(v, v) for var in references(url).variables for v in doc.assigned.get(var, [])]
-    for text, whole in texts:
+    for raw, whole in texts:
+        text = unquote(raw)  # %63ode= is code= to the server
         for match in re.finditer(r"[?&]\s*([A-Za-z_-]+)\s*=\s*([^&\"'\s]*)", text):
             param, value = match.group(1).lower(), match.group(2)
             credential = _URL_PARAMS.get(param)
