@@ -1,5 +1,10 @@
 """Credential detection in what APIM sees: function keys, codes, literal passwords and key-carrying headers in any
 policy document, and function keys in backend credentials.
+
+``lastmile audit``'s detector (``lastmile_audit.detector``, the tools' ``audit`` package linked into the pack) finds
+every credential a policy sends; the pack enforces on it: a literal one is a mandatory violation, and the named values
+one draws on must be backed by Key Vault (``stack_rules``). The pack's own checks below stay on top of it for what an
+author writes to hide a function key (names built in expressions, encodings); both read documents the same way.
 """
 
 from __future__ import annotations
@@ -9,7 +14,8 @@ from typing import Any, Iterable, Mapping
 from pulumi_policy import ResourceValidationArgs
 
 from pack_base import dig, is_type
-from apim_reading import PolicyDocument, Unreadable, _CODE_IN_QUERY, _expression_code, _local, _views, carries_key, parse_policy, policy_resource
+from lastmile_audit.apim_reading import PolicyDocument, Unreadable, _CODE_IN_QUERY, _expression_code, _local, _views, carries_key, parse_policy, policy_resource
+from lastmile_audit.detector import OAUTH_FLOW, detect
 
 def inspect_policy(root) -> tuple[list[str], dict[str, set[str]]]:
     """(findings, named values used as credentials -> where) for one parsed policy document."""
@@ -22,9 +28,9 @@ def inspect_policy(root) -> tuple[list[str], dict[str, set[str]]]:
             found.append(message)
 
     def credential(value: str, what: str) -> None:
-        constant, named = doc.classify(value)
-        for name in named:
-            credentials.setdefault(name, set()).add(what)
+        # The named values a credential draws on come from lastmile audit's detector (below), which follows them
+        # through variables; this check adds only what an author wrote as a constant.
+        constant, _ = doc.classify(value)
         if constant:
             add(f"{what} is a literal (a constant{' expression' if _expression_code(value) else ''}); take it from a "
                 "Key Vault named value or use authentication-managed-identity")
@@ -39,6 +45,8 @@ def inspect_policy(root) -> tuple[list[str], dict[str, set[str]]]:
                 stripped.add(el)  # removing a caller's key is what a gateway should do
                 continue
             lower = name.lower()
+            if "csrf" in lower:
+                continue  # X-CSRF-Token: Fetch is a protocol value, not a credential (as lastmile audit reads it)
             if tag == "set-header" and lower == "x-functions-key":
                 add("the policy sends a function key (x-functions-key header); use authentication-managed-identity")
             elif tag == "set-query-parameter" and lower == "code":
@@ -56,8 +64,15 @@ def inspect_policy(root) -> tuple[list[str], dict[str, set[str]]]:
             views = _views(value)
             if any("x-functions-key" in v for v in views) and not any("x-functions-key" in f for f in found):
                 add("the policy names x-functions-key (a function key); use authentication-managed-identity")
-            if any(_CODE_IN_QUERY.search(v) for v in views):
+            if any(_CODE_IN_QUERY.search(v) and not OAUTH_FLOW.search(v) for v in views):
                 add("the policy carries a code= query parameter (a function key); use authentication-managed-identity")
+    # What lastmile audit finds: literal credentials are violations, named values go to the Key Vault check.
+    for finding in detect("policy", root):
+        for name in finding.named_values:
+            credentials.setdefault(name, set()).add(f"the {finding.credential} at line {finding.line}")
+        if finding.source == "literal":
+            add(f"a {finding.credential} with a literal value (line {finding.line}) is sent to {finding.target}; use "
+                "authentication-managed-identity, or a Key Vault named value")
     return found, credentials
 
 

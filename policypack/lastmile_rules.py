@@ -7,8 +7,8 @@ puts them in a PolicyPack (constructing a PolicyPack starts a gRPC server, so te
 call each rule's ``validate``). No dependency on the apim-lastmile library, so the pack can guard any repository;
 pure Python plus lxml.
 
-The rules live in modules by concern: ``apim_reading`` (parsing what APIM sees), ``credentials`` (credential
-detection), ``resource_rules``, ``stack_rules`` (named values), ``network_rules``; ``pack_base`` is what they share.
+The rules live in modules by concern: ``lastmile_audit`` (linked from the tools: parsing what APIM sees, and
+``lastmile audit``'s credential detector), ``credentials`` (credential rules on it), ``resource_rules``, ``stack_rules`` (named values), ``network_rules``; ``pack_base`` is what they share.
 This module assembles them, and re-exports the names tools and tests use.
 """
 
@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping, Optional
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy
 
 from pack_base import BROAD_ROLE_IDS, _rule, _stack_rule, dig, is_type  # noqa: F401
-from apim_reading import NOT_POLICY_DOCUMENTS, POLICY_TYPES, parse_policy, policy_resource  # noqa: F401
+from lastmile_audit.apim_reading import NOT_POLICY_DOCUMENTS, POLICY_TYPES, parse_policy, policy_resource  # noqa: F401
 from credentials import _backends, _policies, policy_findings  # noqa: F401
 from resource_rules import _apim_identity, _broad_roles, _easy_auth, _function_app, _key_vault, _named_values  # noqa: F401
 from stack_rules import _named_value_backing  # noqa: F401

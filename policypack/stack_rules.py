@@ -7,7 +7,7 @@ from typing import Any, Iterable, Optional
 
 
 from pack_base import dig, is_type
-from apim_reading import Unreadable, parse_policy, policy_resource
+from lastmile_audit.apim_reading import Unreadable, parse_policy, policy_resource
 from credentials import inspect_policy
 
 # ---- Across the stack: a named value used as a credential is backed by Key Vault ----------------------------

@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -185,3 +184,25 @@ def test_not_a_template(tmp_path):
     (tmp_path / "x.json").write_text('{"name": "not a template"}')
     with pytest.raises(LastMileError, match="expected an ARM template or export"):
         audit(str(tmp_path / "x.json"))
+
+
+def test_the_policy_pack_and_the_audit_agree_on_every_corpus_document():
+    """The pack enforces on the audit's detector: on each real-world document, it reports a violation exactly where
+    the audit finds a literal credential or a function key, and hands the Key Vault check exactly the named values
+    the audit's findings draw on."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "policypack"))
+    from credentials import inspect_policy, policy_findings
+    from lastmile_audit.apim_reading import parse_policy
+
+    disagree = []
+    for path in sorted(CORPUS.glob("*.xml")):
+        text = path.read_text(encoding="utf-8-sig")
+        violations = policy_findings(text, path.name, "rawxml")
+        named = set(inspect_policy(parse_policy(text, "rawxml"))[1])
+        found = detect(path.name, parse(path.read_bytes(), path.name))
+        enforced = [f for f in found if f.source == "literal" or f.credential == "function-key"]
+        if bool(violations) != bool(enforced) or named != {n for f in found for n in f.named_values}:
+            disagree.append(f"{path.name}: pack {violations} {sorted(named)}; audit {found}")
+    assert not disagree, "\n".join(disagree)

@@ -29,7 +29,7 @@ _URL_PARAMS = {"sig": "sas-token", "code": "function-key", "api-key": "api-key",
                "subscription-key": "api-key", "subscription_key": "api-key"}
 _SIGNATURE = re.compile(r"HMACSHA(?:1|256|384|512)|SharedKey|SharedAccessSignature|AWS4-HMAC-SHA256|ComputeHash", re.IGNORECASE)
 _KEY_SIGNING = re.compile(r"GetRSAPrivateKey|GetECDsaPrivateKey|\.SignData\s*\(|\.SignHash\s*\(")
-_OAUTH = re.compile(r"oauth|authorize|/token\b|response_type|redirect_uri", re.IGNORECASE)
+OAUTH_FLOW = re.compile(r"oauth|authorize|/token\b|response_type|redirect_?uri", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,12 @@ class Finding:
     line: int
     #: Where the credential goes: a host, a backend entity, or "the API's backend".
     target: str
-    replacement: Optional[str]
+    #: The passwordless component that replaces it (:func:`replacement`, filled in by the report).
+    replacement: Optional[str] = None
+    #: The service the document names, when the target's host is built at run time.
+    service: Optional[str] = None
+    #: The named values it draws on (for the policy pack's check that they come from Key Vault).
+    named_values: tuple[str, ...] = ()
 
     def as_json(self) -> dict:
         return {"credential": self.credential, "source": self.source, "document": self.document, "line": self.line,
@@ -196,7 +201,8 @@ def detect(name: str, root, *, named_values: Optional[Mapping[str, Optional[str]
         where = target or (_host(_url_of_send_request(request)) if request is not None else None) or default_target
         # A host built at run time ({{account}}.blob.core.windows.net): the service the document names stands in.
         service = where if "." in where else hint or where
-        finding = Finding(credential, _source(taint, named_values), name, el.sourceline or 0, where, replacement(credential, service))
+        finding = Finding(credential, _source(taint, named_values), name, el.sourceline or 0, where, None, service,
+                          tuple(sorted(n for n in taint.named if not n.startswith("<"))))
         found.setdefault((credential, finding.line, where), finding)
 
     for el in doc.elements:
@@ -229,7 +235,7 @@ def detect(name: str, root, *, named_values: Optional[Mapping[str, Optional[str]
                     continue  # a token bought by a send-request: the finding is the secret that bought it
                 request = _enclosing(el, "send-request")
                 # Basic credentials sent to a token endpoint are a client id and secret buying a token.
-                to_token_endpoint = request is not None and _OAUTH.search(_url_of_send_request(request) or "")
+                to_token_endpoint = request is not None and OAUTH_FLOW.search(_url_of_send_request(request) or "")
                 add("basic-auth" if basic and not to_token_endpoint else "authorization-header", taint, el)
             elif _is_key_name(header):
                 add("api-key", taint, el)
@@ -322,31 +328,12 @@ def _url_findings(doc: _Document, el, url: str, add) -> None:
             credential = _URL_PARAMS.get(param)
             if credential is None or not value or "context." in value:
                 continue
-            if credential == "function-key" and _OAUTH.search(text):
+            if credential == "function-key" and OAUTH_FLOW.search(text):
                 continue  # an OAuth authorization code, not a function key
             # A value built in an expression draws on what the whole expression draws on.
             taint = doc.taint(whole if whole is not None and is_expression(whole) else value)
             if taint.stored:
                 add(credential, taint, el, target=_host(url) if local(el.tag) != "set-url" else None)
-
-
-#: Where a credential goes (host suffix) -> the component that replaces it, with its audience and narrowest role.
-def replacement(credential: str, target: str) -> Optional[str]:
-    from ...audiences import CATALOGUE
-
-    host = (target or "").lower()
-    if credential == "function-key" or host.endswith(".azurewebsites.net"):
-        return "SecuredFunctionBackend adopting the app (function_app_name, app_client_id): a token for its app registration"
-    if credential == "basic-auth":
-        return "KeyVaultSecretBackend: the password in Key Vault, read by the gateway's managed identity"
-    if credential == "client-certificate":
-        return None
-    for name in ("openai", "storage", "servicebus", "cognitiveservices", "keyvault", "machinelearning", "sql", "arm"):
-        audience = CATALOGUE[name]
-        if any(host.endswith(h) if h.startswith(".") else host == h for h in audience.hosts):
-            role = (audience.read_roles or ("a role inside the service",))[0]
-            return f"EntraBackend audience {name!r} with {role!r}"
-    return None
 
 
 def backend_findings(document: str, url: str, credentials: Mapping, line: int,
@@ -362,7 +349,7 @@ def backend_findings(document: str, url: str, credentials: Mapping, line: int,
     def add(credential: str, values: Iterable) -> None:
         named = {n for v in values for n in references(str(v)).named_values}
         taint = _Taint(named=named, literal=not named)
-        found.append(Finding(credential, _source(taint, named_values), document, line, target, replacement(credential, target)))
+        found.append(Finding(credential, _source(taint, named_values), document, line, target, None))
 
     for header, values in sorted((credentials.get("header") or {}).items()):
         lower = header.lower()

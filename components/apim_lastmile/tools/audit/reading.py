@@ -13,7 +13,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ...errors import LastMileError
+
+
+class UnreadableDocument(ValueError):
+    """A document ``lastmile audit`` (or the policy pack) cannot read: where, what, and why."""
+
+    def __init__(self, where: str, value: object, why: str) -> None:
+        super().__init__(f"{where}: got {value!r}; {why}")
+        self.where, self.value, self.why = where, value, why
 
 #: Larger documents are refused (APIM's own limit on a policy document is 256 KB).
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
@@ -27,24 +34,24 @@ _EXPRESSION = re.compile(r"^\s*@[({]")
 def parse(text: bytes, where: str):
     """The document's root element, read as APIM reads it: as XML, else as ``rawxml`` (expressions not XML-escaped,
     the policy editor's form, :func:`apim_reading.rawxml_to_xml`). A DTD, an unreadable or oversized document is
-    refused naming ``where``."""
+    refused (:class:`UnreadableDocument`) naming ``where``."""
     from .apim_reading import Unreadable, parse_policy
 
     if len(text) > MAX_DOCUMENT_BYTES:
-        raise LastMileError(where, f"{len(text)} bytes", f"a policy document is at most {MAX_DOCUMENT_BYTES} bytes here")
+        raise UnreadableDocument(where, f"{len(text)} bytes", f"a policy document is at most {MAX_DOCUMENT_BYTES} bytes here")
     if re.search(rb"<!DOCTYPE|<!ENTITY", text[:65536], re.IGNORECASE):
-        raise LastMileError(where, "<!DOCTYPE ...>", "a policy document has no document type declaration (APIM refuses them)")
+        raise UnreadableDocument(where, "<!DOCTYPE ...>", "a policy document has no document type declaration (APIM refuses them)")
     try:
         source = text.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise LastMileError(where, "not UTF-8", "expected a UTF-8 policy document") from None
+        raise UnreadableDocument(where, "not UTF-8", "expected a UTF-8 policy document") from None
     try:
         return parse_policy(source, "xml")
     except Unreadable:
         try:
             return parse_policy(source, "rawxml")
         except Unreadable as exc:
-            raise LastMileError(where, "unreadable", str(exc)) from None
+            raise UnreadableDocument(where, "unreadable", str(exc)) from None
 
 
 def local(tag: object) -> str:

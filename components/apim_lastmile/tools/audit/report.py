@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import Optional
 
 from .detector import Finding, backend_findings, detect
 from .inputs import Gateway, read
@@ -24,7 +26,8 @@ def findings_of(gateway: Gateway) -> list[Finding]:
         found += backend_findings(where, url, credentials, line, gateway.named_values)
     # A fragment's findings once, however many documents include it.
     unique = {(f.credential, f.source, f.document, f.line): f for f in found}
-    return sorted(unique.values(), key=lambda f: (f.document, f.line, f.credential))
+    return sorted((dataclasses.replace(f, replacement=replacement(f.credential, f.service or f.target)) for f in unique.values()),
+                  key=lambda f: (f.document, f.line, f.credential))
 
 
 def as_json(findings: list[Finding]) -> str:
@@ -48,3 +51,23 @@ def as_text(path: str, findings: list[Finding]) -> str:
             lines.append(f"    instead: {f.replacement or 'no passwordless replacement known: keep it in Key Vault'}")
         lines.append("")
     return "\n".join(lines)
+
+
+def replacement(credential: str, target: str) -> Optional[str]:
+    """The passwordless component for a credential sent to ``target`` (a host): its audience and narrowest role."""
+    from ...audiences import CATALOGUE
+
+    host = (target or "").lower()
+    if credential == "function-key" or host.endswith(".azurewebsites.net"):
+        return "SecuredFunctionBackend adopting the app (function_app_name, app_client_id): a token for its app registration"
+    if credential == "basic-auth":
+        return "KeyVaultSecretBackend: the password in Key Vault, read by the gateway's managed identity"
+    if credential == "client-certificate":
+        return None
+    for name in ("openai", "storage", "servicebus", "cognitiveservices", "keyvault", "machinelearning", "sql", "arm"):
+        audience = CATALOGUE[name]
+        if any(host.endswith(h) if h.startswith(".") else host == h for h in audience.hosts):
+            role = (audience.read_roles or ("a role inside the service",))[0]
+            return f"EntraBackend audience {name!r} with {role!r}"
+    return None
+

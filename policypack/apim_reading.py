@@ -1,1 +1,0 @@
-../components/apim_lastmile/tools/audit/apim_reading.py
