@@ -15,7 +15,7 @@ from pulumi_policy import ResourceValidationArgs
 
 from pack_base import dig, is_type
 from lastmile_audit.apim_reading import PolicyDocument, Unreadable, _CODE_IN_QUERY, _expression_code, _local, _views, carries_key, parse_policy, policy_resource
-from lastmile_audit.detector import OAUTH_FLOW, detect
+from lastmile_audit.detector import OAUTH_FLOW, backend_findings, detect
 
 def inspect_policy(root) -> tuple[list[str], dict[str, set[str]]]:
     """(findings, named values used as credentials -> where) for one parsed policy document."""
@@ -103,3 +103,28 @@ def _backends(args: ResourceValidationArgs) -> Iterable[str]:
     query = {unquote(str(k)).strip().lower() for k in (dig(args.props, "credentials", "query") or {})}
     if "x-functions-key" in headers or "code" in query:
         yield f"{args.name}: the backend sends a function key (credentials); use the gateway's managed identity"
+    # Any other credential the entity stores as a literal (lastmile audit's reading of backend entities).
+    credentials = dig(args.props, "credentials")
+    for finding in backend_findings(args.name, str(dig(args.props, "url") or ""),
+                                    credentials if isinstance(credentials, Mapping) else {}, 0):
+        if finding.source == "literal" and finding.credential not in ("function-key", "client-certificate"):
+            yield (f"{args.name}: the backend stores a {finding.credential} as a literal value; use the gateway's managed "
+                   "identity, or a Key Vault named value")
+
+
+#: Logger credentials that are keys: an Application Insights instrumentation key, or a connection string (Application
+#: Insights, or an Event Hubs SAS) that the gateway's managed identity does not replace.
+_LOGGER_TYPES = ("Logger", "WorkspaceLogger")
+
+
+def _loggers(args: ResourceValidationArgs) -> Iterable[str]:
+    if not is_type(args.resource_type, "apimanagement", *_LOGGER_TYPES):
+        return
+    credentials = dig(args.props, "credentials")
+    keys = {str(k).strip().lower(): v for k, v in credentials.items()} if isinstance(credentials, Mapping) else {}
+    if "instrumentationkey" in keys:
+        yield (f"{args.name}: the logger authenticates with an instrumentation key; log with the gateway's managed identity "
+               "(credentials connectionString + identityClientId, Monitoring Metrics Publisher on the component)")
+    elif "connectionstring" in keys and "identityclientid" not in keys:
+        yield (f"{args.name}: the logger's connection string is its credential; add identityClientId (SystemAssigned or the "
+               "user-assigned identity's client id) so the gateway logs with its managed identity")
