@@ -54,6 +54,11 @@ ACKNOWLEDGE_TRUSTED_SERVICE_RETIREMENT = frozenset({"Developer", "Basic", "Stand
 #: that instance"; Consumption, Basic v2, Standard v2 and Premium v2 run "without a deterministic IP address"). The
 #: REST spec lists Isolated too (publicIPAddresses: "Available only for Basic, Standard, Premium and Isolated SKU").
 DEDICATED_OUTBOUND_IPS = frozenset({"Developer", "Basic", "Standard", "Premium", "Isolated"})
+#: Tiers whose backend entities may carry a circuit breaker. Sources: learn.microsoft.com/azure/api-management/backends
+#: ("the backend circuit breaker isn't supported in the Consumption tier"; "only one rule can be configured") and
+#: api-management-gateways-overview (backend table: classic and v2 gateways yes, Consumption no). Premium v2 is not in
+#: that table: left out until a source says so.
+CIRCUIT_BREAKER_TIERS = frozenset({"Developer", "Basic", "Standard", "Premium", "Isolated", "BasicV2", "StandardV2"})
 #: App Service takes at most 512 access restriction rules per site (learn.microsoft.com/azure/app-service/
 #: app-service-ip-restrictions: "You can add up to 512 rules").
 MAX_ACCESS_RULES = 512

@@ -18,6 +18,7 @@ from .api import Operation, check_api_path, check_backend_basics, check_operatio
 from .errors import LastMileError
 from .gateway import GatewayRef
 from .network import DENY_ALL, NetworkMode, access_restrictions, check_ranges, choose_mode, count_endpoints, private_endpoint
+from .resilience import circuit_breaker
 from .roles import BUILT_IN_ROLES, assign
 from .storage import keyless_account_args, private_account_args
 
@@ -266,6 +267,8 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
             resource_id=pulumi.Output.concat("https://management.azure.com", app_id),
             description=f"Azure Function for {name}, reached with APIM's managed identity",
             tls={"validate_certificate_chain": True, "validate_certificate_name": True},
+            # A cold or failing function: APIM stops calling it for a while instead of hammering it (resilience.py).
+            circuit_breaker=circuit_breaker(gateway),
             opts=self._child,
         )
         self.policy_xml = pulumi.Output.all(client_id, gateway.get("identity_client_id")).apply(

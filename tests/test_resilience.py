@@ -1,0 +1,36 @@
+"""Backends that fail: every backend entity the library creates carries a circuit breaker where the tier has one."""
+
+from __future__ import annotations
+
+from apim_lastmile import SecuredFunctionBackend
+from apim_lastmile.azure_rules import CIRCUIT_BREAKER_TIERS
+from apim_lastmile.gateway import SKUS
+from helpers import run, stack_plan
+
+BACKEND = "azure-native:apimanagement:Backend"
+BREAKER = {"rules": [{"name": "lastmile-breaker", "acceptRetryAfter": True, "tripDuration": "PT1M",
+                      "failureCondition": {"count": 5, "interval": "PT1M",
+                                           "statusCodeRanges": [{"min": 429, "max": 429}, {"min": 500, "max": 599}]}}]}
+
+
+def test_prod_backends_trip_on_server_errors_and_throttling_and_dev_has_no_breaker():
+    for backend in stack_plan("prod").of_type(BACKEND):
+        assert backend.plain_inputs["circuitBreaker"] == BREAKER, backend.name
+    assert [b.plain_inputs.get("circuitBreaker") for b in stack_plan("dev").of_type(BACKEND)] == [None, None]  # Consumption
+
+
+def test_a_breaker_exactly_on_the_tiers_that_have_one():
+    """The wiring is proven by the stacks above (StandardV2 with, Consumption without); the tier rule for each tier here."""
+    from apim_lastmile.resilience import circuit_breaker
+
+    for sku in SKUS:
+        breaker = circuit_breaker({"sku": sku})
+        assert (breaker is not None) is (sku in CIRCUIT_BREAKER_TIERS), sku
+        assert breaker is None or len(breaker["rules"]) == 1  # APIM accepts one rule per backend
+    assert "Consumption" not in CIRCUIT_BREAKER_TIERS and "StandardV2" in CIRCUIT_BREAKER_TIERS
+
+
+def test_a_ref_that_does_not_say_its_tier_gets_no_breaker():
+    ref = {"service_name": "apim-x", "resource_group_name": "rg", "principal_id": "11111111-1111-4111-8111-111111111111"}
+    plan = run(lambda: SecuredFunctionBackend("orders", {"gateway": ref, "resource_group_name": "rg", "api_path": "orders"}))
+    assert "circuitBreaker" not in plan.one(BACKEND).plain_inputs
