@@ -106,7 +106,8 @@ def test_dev_data_lake_policy_asks_storage_for_a_token_and_sends_x_ms_version(de
     assert auth.get("resource") == "https://storage.azure.com/" and auth.get("client-id") is None
     header = doc.find("inbound/set-header[@name='x-ms-version']")
     assert header is not None and header.findtext("value") == audiences.STORAGE_API_VERSION
-    route = doc.find("inbound/set-backend-service").get("base-url")
+    assert doc.find("inbound/set-backend-service").get("backend-id") == "lake"
+    route = dev_plan.one("azure-native:apimanagement:Backend", "lake-backend").plain_inputs["url"]
     assert re.fullmatch(r"https://dllake[a-z0-9]{6}\.dfs\.core\.windows\.net/raw", route)
     policy = dev_plan.one("azure-native:apimanagement:ApiPolicy", "lake-policy")
     grant = dev_plan.one("azure-native:authorization:RoleAssignment", "lake-grant-storage-blob-data-reader")
@@ -224,7 +225,7 @@ def test_hand_built_ref_with_client_id_is_user_assigned_end_to_end():
 @pytest.mark.parametrize("client_id", [None, "33333333-3333-4333-8333-333333333333"])
 def test_every_catalogue_policy_validates(name, client_id, assert_valid_policy):
     entry = audiences.CATALOGUE[name]
-    xml = entra_policy(entry.resource, "https://backend.example.net/base", entry.headers, client_id)
+    xml = entra_policy("svc", entry.resource, entry.headers, client_id)
     assert_valid_policy(xml)
     auth = etree.fromstring(xml.encode()).find("inbound/authentication-managed-identity")
     assert auth.get("resource") == entry.resource and auth.get("client-id") == client_id
@@ -256,7 +257,8 @@ def test_backend_url_and_scope_may_be_outputs():
 
     plan = run(body)
     assert plan.one("azure-native:authorization:RoleAssignment").plain_inputs["scope"] == CONTAINER_ID
-    assert 'base-url="https://acct.dfs.core.windows.net/raw"' in plan.policies()["lake-policy"]
+    assert plan.one("azure-native:apimanagement:Backend").plain_inputs["url"] == "https://acct.dfs.core.windows.net/raw"
+    assert 'backend-id="lake"' in plan.policies()["lake-policy"]
 
 
 def test_an_output_scope_that_is_not_a_resource_id_fails_the_run():

@@ -98,7 +98,8 @@ def test_policy_has_no_literal_password_and_validates(mode_plan, assert_valid_po
     assert basic.get("username") == "{{legacy-username}}"
     assert basic.get("password") in ("{{legacy-password}}", '@((string)context.Variables["lastmileSecret"])')
     assert plan.one("random:index/randomPassword:RandomPassword").outputs["result"] not in xml
-    assert doc.find("inbound/set-backend-service").get("base-url") == "https://legacy.contoso.com"
+    assert doc.find("inbound/set-backend-service").get("backend-id") == "legacy"
+    assert plan.one("azure-native:apimanagement:Backend").plain_inputs["url"] == "https://legacy.contoso.com"
 
 
 @pytest.fixture(scope="module")

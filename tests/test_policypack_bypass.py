@@ -365,7 +365,7 @@ def rendered_policies():
     for client_id in (None, "f7d02460-a61f-5a94-bc5c-8fb24030ec30"):
         for delivery in ("named-value", "send-request"):
             found.append(("azure-native:apimanagement:ApiPolicy", f"{delivery}/{client_id}", {
-                "format": "rawxml", "value": basic_auth_policy("erp", "https://erp.contoso.com/api", delivery, 300, client_id)}))
+                "format": "rawxml", "value": basic_auth_policy("erp", delivery, 300, client_id)}))
     return found
 
 

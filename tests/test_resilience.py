@@ -16,7 +16,10 @@ BREAKER = {"rules": [{"name": "lastmile-breaker", "acceptRetryAfter": True, "tri
 def test_prod_backends_trip_on_server_errors_and_throttling_and_dev_has_no_breaker():
     for backend in stack_plan("prod").of_type(BACKEND):
         assert backend.plain_inputs["circuitBreaker"] == BREAKER, backend.name
-    assert [b.plain_inputs.get("circuitBreaker") for b in stack_plan("dev").of_type(BACKEND)] == [None, None]  # Consumption
+    dev = stack_plan("dev").of_type(BACKEND)
+    assert {b.name for b in dev} == {"orders-backend", "invoices-backend", "legacy-backend", "lake-backend"}  # every kind
+    assert {b.name for b in stack_plan("prod").of_type(BACKEND)} == {"orders-backend", "invoices-backend", "erp-backend", "lake-backend"}
+    assert [b.plain_inputs.get("circuitBreaker") for b in dev] == [None] * 4  # Consumption has none
 
 
 def test_a_breaker_exactly_on_the_tiers_that_have_one():

@@ -14,6 +14,7 @@ from . import audiences, claims, naming, policy, urls
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
+from .resilience import backend_entity
 from .roles import BUILT_IN_ROLES, READ_ONLY_ROLES, assign, role_id, role_name
 
 try:
@@ -169,15 +170,14 @@ def _validate(name: str, args: EntraBackendArgs) -> dict:
     }
 
 
-def entra_policy(resource: str, backend_url: str, headers: Mapping[str, str], client_id: Optional[str],
-                 entry: Optional[audiences.Audience] = None) -> str:
-    """The backend's policy: a token for ``resource`` as the gateway's identity, the headers, the route. The URL is
-    checked again here: an Output URL is known only now, at deploy time (preview included)."""
+def entra_policy(name: str, resource: str, headers: Mapping[str, str], client_id: Optional[str]) -> str:
+    """The backend's policy: a token for ``resource`` as the gateway's identity, the headers, the route to the backend
+    entity ``name`` (whose URL is checked: :func:`check_backend_url`)."""
     return policy.render(
         inbound=[
             policy.managed_identity_auth(resource=resource, client_id=client_id),
             *(policy.set_header(name=h, values=[v], exists_action="override") for h, v in headers.items()),
-            policy.set_backend_service(base_url=check_backend_url(backend_url, entry=entry)),
+            policy.set_backend_service(backend_id=name),
         ]
     )
 
@@ -222,15 +222,20 @@ class EntraBackend(pulumi.ComponentResource):
                 parent=self,
             ))
 
-        # 2. The policy: token for the audience (client-id only for a user-assigned identity), headers, route.
+        # 2. The backend entity (its URL checked again here: an Output URL is known only at deploy time, preview
+        #    included) with its circuit breaker, and the policy: token for the audience (client-id only for a
+        #    user-assigned identity), headers, route.
         self.audience = pulumi.Output.from_input(v["resource"])
-        self.policy_xml = pulumi.Output.all(args["backend_url"], gateway.get("identity_client_id")).apply(
-            lambda vals: entra_policy(v["resource"], vals[0], v["headers"], vals[1], v["entry"])
+        backend = backend_entity(name, self, gateway,
+                                 pulumi.Output.from_input(args["backend_url"]).apply(lambda u: check_backend_url(u, entry=v["entry"])),
+                                 f"{v['entry'].name if v['entry'] else v['resource']} for {name}, reached with APIM's managed identity")
+        self.policy_xml = pulumi.Output.from_input(gateway.get("identity_client_id")).apply(
+            lambda client_id: entra_policy(name, v["resource"], v["headers"], client_id)
         )
         # 3. The API; its policy waits for the roles so the first call is not a 403.
         self.api_url = publish_api(
             name, self, gateway, v["api_path"], v["operations"], self.policy_xml,
-            display_name=f"{name} (Microsoft Entra ID)", subscription_required=v["subscription_required"], depends_on=grants,
+            display_name=f"{name} (Microsoft Entra ID)", subscription_required=v["subscription_required"], depends_on=[*grants, backend],
         )
         self.role_assignment_ids = pulumi.Output.all(*(g.id for g in grants))
         self.register_outputs({"api_url": self.api_url, "policy_xml": self.policy_xml, "role_assignment_ids": self.role_assignment_ids})

@@ -11,14 +11,14 @@ from typing import Optional, Sequence, TypedDict
 
 import pulumi
 import pulumi_azuread as azuread
-from pulumi_azure_native import apimanagement, authorization, storage, web
+from pulumi_azure_native import authorization, storage, web
 
 from . import arguments, claims, flex, naming, policy
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
 from .network import DENY_ALL, NetworkMode, access_restrictions, check_ranges, choose_mode, count_endpoints, private_endpoint
-from .resilience import circuit_breaker
+from .resilience import backend_entity
 from .roles import BUILT_IN_ROLES, assign
 from .storage import keyless_account_args, private_account_args
 
@@ -257,20 +257,10 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
         )
 
         # 4. APIM: a backend entity for the function, and the API whose policy carries the token.
-        backend = apimanagement.Backend(
-            f"{name}-backend",
-            backend_id=name,
-            service_name=gateway["service_name"],
-            resource_group_name=gateway["resource_group_name"],
-            protocol=apimanagement.BackendProtocol.HTTP,
-            url=pulumi.Output.concat("https://", host, "/api"),
-            resource_id=pulumi.Output.concat("https://management.azure.com", app_id),
-            description=f"Azure Function for {name}, reached with APIM's managed identity",
-            tls={"validate_certificate_chain": True, "validate_certificate_name": True},
-            # A cold or failing function: APIM stops calling it for a while instead of hammering it (resilience.py).
-            circuit_breaker=circuit_breaker(gateway),
-            opts=self._child,
-        )
+        # A cold or failing function: APIM stops calling it for a while instead of hammering it (resilience.py).
+        backend = backend_entity(name, self, gateway, pulumi.Output.concat("https://", host, "/api"),
+                                 f"Azure Function for {name}, reached with APIM's managed identity",
+                                 resource_id=pulumi.Output.concat("https://management.azure.com", app_id))
         self.policy_xml = pulumi.Output.all(client_id, gateway.get("identity_client_id")).apply(
             lambda ids: policy.render(
                 inbound=[

@@ -22,6 +22,7 @@ from .azure_rules import NAMED_VALUES_PER_SERVICE
 from .errors import LastMileError
 from .gateway import GatewayRef, gateway_cache
 from .policy.fragments import INT32_MAX
+from .resilience import backend_entity
 from .roles import BUILT_IN_ROLES, assign
 
 try:
@@ -236,11 +237,12 @@ def named_value_names(name: str) -> dict[str, str]:
     return {key: f"{name}-{key}" for key in ("username", "password", "vault-url", "secret-name")}
 
 
-def basic_auth_policy(name: str, backend_url: str, delivery: str, cache_seconds: int, client_id: Optional[str]) -> str:
-    """The backend's policy; only named-value references and expressions stand in for the secret."""
+def basic_auth_policy(name: str, delivery: str, cache_seconds: int, client_id: Optional[str]) -> str:
+    """The backend's policy; only named-value references and expressions stand in for the secret. It routes to the
+    backend entity ``name`` (the backend's URL, with its circuit breaker)."""
     nv = named_value_names(name)
     username = policy.named_value(nv["username"])
-    route = policy.set_backend_service(base_url=backend_url)
+    route = policy.set_backend_service(backend_id=name)
     if delivery == "named-value":
         return policy.render(inbound=[policy.authentication_basic(username=username, password=policy.named_value(nv["password"])), route])
     response = f'((IResponse)context.Variables["{_RESPONSE_VAR}"])'
@@ -434,14 +436,16 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
                                          value=v["secret_name"], secret=False, opts=child, **apim),
             ]
 
-        # 5. The policy and the API.
+        # 5. The backend entity (with its circuit breaker), the policy and the API.
+        backend = backend_entity(name, self, gateway, args["backend_url"],
+                                 f"Basic-auth backend {name}; APIM reads its password from Key Vault")
         self.policy_xml = pulumi.Output.from_input(identity_client_id).apply(
-            lambda cid: basic_auth_policy(name, args["backend_url"], v["delivery"], v["cache_seconds"], cid)
+            lambda cid: basic_auth_policy(name, v["delivery"], v["cache_seconds"], cid)
         )
         self.api_url = publish_api(
             name, self, gateway, v["api_path"], v["operations"], self.policy_xml,
             display_name=f"{name} (basic auth via Key Vault)", subscription_required=v["subscription_required"],
-            depends_on=[*named, grant],
+            depends_on=[*named, grant, backend],
         )
         self.vault_uri = pulumi.Output.from_input(vault_uri)
         self.secret_id = secret_uri

@@ -34,3 +34,29 @@ def circuit_breaker(gateway: Any) -> Optional[dict[str, Any]]:
     on Consumption, and when the ref does not say its tier (a hand-built ref without ``sku``)."""
     sku = arguments.plain(gateway.get("sku")) if isinstance(gateway, dict) else None
     return DEFAULT_BREAKER if sku in CIRCUIT_BREAKER_TIERS else None
+
+
+def backend_entity(name: str, parent: Any, gateway: Any, url: Any, description: str, resource_id: Any = None,
+                   depends_on: Optional[list] = None):
+    """The APIM backend entity ``name`` (its id; the API of the same name routes to it with ``set-backend-service
+    backend-id``): ``url`` over HTTPS with the certificate chain and name validated, and the circuit breaker where the
+    tier has one. API ids are unique per gateway (``api.check_api_path``), so backend ids are too."""
+    import pulumi
+    from pulumi_azure_native import apimanagement
+
+    args: dict[str, Any] = {}
+    if resource_id is not None:
+        args["resource_id"] = resource_id
+    return apimanagement.Backend(
+        f"{name}-backend",
+        backend_id=name,
+        service_name=gateway["service_name"],
+        resource_group_name=gateway["resource_group_name"],
+        protocol=apimanagement.BackendProtocol.HTTP,
+        url=url,
+        description=description,
+        tls={"validate_certificate_chain": True, "validate_certificate_name": True},
+        circuit_breaker=circuit_breaker(gateway),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
+        **args,
+    )
