@@ -37,3 +37,50 @@ def test_a_ref_that_does_not_say_its_tier_gets_no_breaker():
     ref = {"service_name": "apim-x", "resource_group_name": "rg", "principal_id": "11111111-1111-4111-8111-111111111111"}
     plan = run(lambda: SecuredFunctionBackend("orders", {"gateway": ref, "resource_group_name": "rg", "api_path": "orders"}))
     assert "circuitBreaker" not in plan.one(BACKEND).plain_inputs
+
+
+# ---- the retry of idempotent methods ------------------------------------------------------------------------------------
+
+import pytest  # noqa: E402
+from lxml import etree  # noqa: E402
+
+from apim_lastmile import policy  # noqa: E402
+from apim_lastmile.errors import PolicyError  # noqa: E402
+from apim_lastmile.resilience import IDEMPOTENT_METHODS, idempotent_retry  # noqa: E402
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_api_retries_transient_failures_of_idempotent_methods_only(stack, assert_valid_policy):
+    policies = stack_plan(stack).policies()
+    assert len(policies) == 4
+    for name, xml in policies.items():
+        assert_valid_policy(xml)
+        backend = etree.fromstring(xml.encode()).find("backend")
+        assert backend.find("base") is None, name  # the inherited backend would forward the request a second time
+        [retry] = backend.findall("retry")
+        assert (retry.get("count"), retry.get("interval"), retry.get("max-interval")) == ("2", "1", "4")
+        assert retry.find("forward-request").get("buffer-request-body") == "true"
+        condition = retry.get("condition")
+        assert {m for m in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "POST", "PATCH") if f'"{m}"' in condition} == set(IDEMPOTENT_METHODS)
+        assert "502" in condition and "503" in condition and "504" in condition and "429" not in condition
+
+
+@pytest.mark.parametrize("make, key", [
+    (lambda: policy.retry(condition=policy.expr("true"), body=[policy.forward_request()], count=0), "retry.count"),
+    (lambda: policy.retry(condition=policy.expr("true"), body=[policy.forward_request()], count=51), "retry.count"),
+    (lambda: policy.retry(condition=policy.expr("true"), body=[policy.forward_request()], interval=policy.expr("1")), "retry.interval"),
+    (lambda: policy.retry(condition="true", body=[policy.forward_request()]), "retry.condition"),
+    (lambda: policy.retry(condition=policy.expr("true"), body=[]), "retry.body"),
+    (lambda: policy.render(backend=[policy.set_backend_service(backend_id="x")], backend_base=False), "backend"),
+    (lambda: policy.render(inbound=[policy.forward_request()]), "inbound[0]"),
+])
+def test_retry_and_its_backend_section_refuse_what_apim_would_not_run(make, key):
+    with pytest.raises(PolicyError) as err:
+        make()
+    assert str(err.value).startswith(f"{key}:"), str(err.value)
+
+
+def test_the_retry_renders_inside_a_backend_section_of_its_own(assert_valid_policy):
+    xml = policy.render(backend=[idempotent_retry()], backend_base=False)
+    assert_valid_policy(xml)
+    assert etree.fromstring(xml.encode()).find("backend/retry/forward-request") is not None

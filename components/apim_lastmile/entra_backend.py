@@ -14,7 +14,7 @@ from . import audiences, claims, naming, policy, urls
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
-from .resilience import backend_entity
+from .resilience import backend_entity, idempotent_retry
 from .roles import BUILT_IN_ROLES, READ_ONLY_ROLES, assign, role_id, role_name
 
 try:
@@ -178,7 +178,8 @@ def entra_policy(name: str, resource: str, headers: Mapping[str, str], client_id
             policy.managed_identity_auth(resource=resource, client_id=client_id),
             *(policy.set_header(name=h, values=[v], exists_action="override") for h, v in headers.items()),
             policy.set_backend_service(backend_id=name),
-        ]
+        ],
+        backend=[idempotent_retry()], backend_base=False,
     )
 
 

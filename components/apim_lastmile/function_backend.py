@@ -18,7 +18,7 @@ from .api import Operation, check_api_path, check_backend_basics, check_operatio
 from .errors import LastMileError
 from .gateway import GatewayRef
 from .network import DENY_ALL, NetworkMode, access_restrictions, check_ranges, choose_mode, count_endpoints, private_endpoint
-from .resilience import backend_entity
+from .resilience import backend_entity, idempotent_retry
 from .roles import BUILT_IN_ROLES, assign
 from .storage import keyless_account_args, private_account_args
 
@@ -266,7 +266,8 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
                 inbound=[
                     policy.managed_identity_auth(resource=ids[0], client_id=ids[1]),
                     policy.set_backend_service(backend_id=name),
-                ]
+                ],
+                backend=[idempotent_retry()], backend_base=False,
             )
         )
         self.api_url = publish_api(

@@ -22,7 +22,7 @@ from .azure_rules import NAMED_VALUES_PER_SERVICE
 from .errors import LastMileError
 from .gateway import GatewayRef, gateway_cache
 from .policy.fragments import INT32_MAX
-from .resilience import backend_entity
+from .resilience import backend_entity, idempotent_retry
 from .roles import BUILT_IN_ROLES, assign
 
 try:
@@ -244,7 +244,8 @@ def basic_auth_policy(name: str, delivery: str, cache_seconds: int, client_id: O
     username = policy.named_value(nv["username"])
     route = policy.set_backend_service(backend_id=name)
     if delivery == "named-value":
-        return policy.render(inbound=[policy.authentication_basic(username=username, password=policy.named_value(nv["password"])), route])
+        return policy.render(inbound=[policy.authentication_basic(username=username, password=policy.named_value(nv["password"])), route],
+                             backend=[idempotent_retry()], backend_base=False)
     response = f'((IResponse)context.Variables["{_RESPONSE_VAR}"])'
     cache_key = f"apim-lastmile:{name}:secret"
     fetch = policy.when(
@@ -281,7 +282,8 @@ def basic_auth_policy(name: str, delivery: str, cache_seconds: int, client_id: O
             policy.choose(whens=[fetch]),
             policy.authentication_basic(username=username, password=policy.expr(f'(string)context.Variables["{_SECRET_VAR}"]')),
             route,
-        ]
+        ],
+        backend=[idempotent_retry()], backend_base=False,
     )
 
 

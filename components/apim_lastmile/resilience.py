@@ -60,3 +60,22 @@ def backend_entity(name: str, parent: Any, gateway: Any, url: Any, description: 
         opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
         **args,
     )
+
+
+#: The methods a retry may repeat: RFC 9110 idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE); a POST or PATCH
+#: that reached the backend may have had its effect.
+IDEMPOTENT_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
+#: Transient answers worth one more try: 502, 503, 504 (a 429 waits for its Retry-After through the circuit breaker).
+TRANSIENT_STATUS = (502, 503, 504)
+
+
+def idempotent_retry():
+    """The backend section of every API we publish: forward the request (its body buffered, so a retry can send it
+    again) and, for an idempotent method only, retry twice on a transient answer (exponential backoff from 1 s, at
+    most 4 s)."""
+    from . import policy
+
+    methods = " || ".join(f'context.Request.Method == "{m}"' for m in IDEMPOTENT_METHODS)
+    statuses = " || ".join(f"context.Response.StatusCode == {s}" for s in TRANSIENT_STATUS)
+    return policy.retry(condition=policy.expr(f"({methods}) && context.Response != null && ({statuses})"),
+                        body=[policy.forward_request(buffer_request_body=True)], count=2, interval=1, delta=1, max_interval=4)

@@ -18,10 +18,12 @@ from .fragments import (
     CacheLookupValue,
     CacheStoreValue,
     Choose,
+    ForwardRequest,
     Fragment,
     ManagedIdentityAuth,
     RewriteUri,
     ReturnResponse,
+    Retry,
     SendRequest,
     SetBackendService,
     SetHeader,
@@ -45,12 +47,14 @@ cache_store_value = CacheStoreValue
 choose = Choose
 when = When
 return_response = ReturnResponse
+retry = Retry
+forward_request = ForwardRequest
 
 __all__ = [
-    "AuthenticationBasic", "CacheLookupValue", "CacheStoreValue", "Choose", "Expression", "Fragment",
-    "ManagedIdentityAuth", "NamedValueRef", "PolicyError", "ReturnResponse", "RewriteUri", "SECTIONS",
+    "AuthenticationBasic", "CacheLookupValue", "CacheStoreValue", "Choose", "Expression", "ForwardRequest", "Fragment",
+    "ManagedIdentityAuth", "NamedValueRef", "PolicyError", "Retry", "ReturnResponse", "RewriteUri", "SECTIONS",
     "SendRequest", "SetBackendService", "SetHeader", "SetVariable", "Value", "When",
     "authentication_basic", "cache_lookup_value", "cache_store_value", "choose", "csharp_string", "expr",
-    "managed_identity_auth", "named_value", "render", "return_response", "rewrite_uri", "send_request",
+    "forward_request", "managed_identity_auth", "named_value", "render", "retry", "return_response", "rewrite_uri", "send_request",
     "set_backend_service", "set_header", "set_variable", "template", "Template", "when",
 ]

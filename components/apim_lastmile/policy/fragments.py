@@ -564,3 +564,64 @@ class Choose(Fragment):
             for f in self.otherwise:
                 other.append(f.to_element())
         return el
+
+
+BACKEND = frozenset({"backend"})
+
+
+@dataclass(frozen=True)
+class ForwardRequest(Fragment):
+    """``forward-request``: send the request to the backend (the backend section's own call, replacing ``<base />``).
+    ``buffer_request_body`` keeps the body so that a retry can send it again."""
+
+    buffer_request_body: bool = True
+    tag: ClassVar[str] = "forward-request"
+    sections: ClassVar[frozenset[str]] = BACKEND
+
+    def __post_init__(self) -> None:
+        _check_bool(self.buffer_request_body, "forward-request.buffer-request-body")
+
+    def to_element(self) -> etree._Element:
+        return self._element({"buffer-request-body": _bool_text(self.buffer_request_body)})
+
+
+@dataclass(frozen=True)
+class Retry(Fragment):
+    """``retry``: run ``body`` once, then again while ``condition`` holds, at most ``count`` more times (1-50), waiting
+    ``interval`` seconds, growing by ``delta`` up to ``max_interval`` (learn.microsoft.com/azure/api-management/
+    retry-policy)."""
+
+    condition: Expression
+    body: Sequence[Fragment]
+    count: int = 2
+    interval: int = 1
+    delta: Optional[int] = None
+    max_interval: Optional[int] = None
+    tag: ClassVar[str] = "retry"
+    sections: ClassVar[frozenset[str]] = ALL_SECTIONS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.condition, Expression):
+            raise refuse("retry.condition", self.condition, "expected policy.expr(...): a condition read at run time")
+        for key, value, upper in (("retry.count", self.count, 50), ("retry.interval", self.interval, 3600),
+                                  ("retry.delta", self.delta, 3600), ("retry.max-interval", self.max_interval, 3600)):
+            if value is None and key in ("retry.delta", "retry.max-interval"):
+                continue
+            if isinstance(value, Expression):
+                raise refuse(key, value.render(), f"expected a whole number from 1 to {upper}")
+            _check_positive_int(value, key, upper=upper)
+        object.__setattr__(self, "body", _as_tuple(self.body, "retry.body", "policy fragments"))
+        if not self.body:
+            raise refuse("retry.body", self.body, "expected the fragments to retry, e.g. [policy.forward_request()]")
+
+    def nested(self) -> Iterable[Fragment]:
+        return self.body
+
+    def to_element(self) -> etree._Element:
+        el = self._element({"condition": self.condition.render(), "count": str(self.count), "interval": str(self.interval),
+                            "delta": None if self.delta is None else str(self.delta),
+                            "max-interval": None if self.max_interval is None else str(self.max_interval),
+                            "first-fast-retry": "false"})
+        for fragment in self.body:
+            el.append(fragment.to_element())
+        return el

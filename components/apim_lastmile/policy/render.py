@@ -37,13 +37,21 @@ def _as_list(fragments: object, key: str) -> list:
         raise refuse(key, fragments, "expected a list of policy fragments") from None
 
 
+def _forwards(fragments: Iterable[Fragment]) -> bool:
+    return any(f.tag == "forward-request" or _forwards(f.nested()) for f in fragments)
+
+
 def render(
     inbound: Optional[Sequence[Fragment]] = None,
     backend: Optional[Sequence[Fragment]] = None,
     outbound: Optional[Sequence[Fragment]] = None,
     on_error: Optional[Sequence[Fragment]] = None,
+    *,
+    backend_base: bool = True,
 ) -> str:
-    """Render a ``<policies>`` document with ``<base />`` first in every section.
+    """Render a ``<policies>`` document with ``<base />`` first in every section, except a backend section that makes
+    its own call (``backend_base=False``: its fragments must hold a ``forward-request``, e.g. inside a retry; the
+    inherited backend section would forward the request a second time).
 
     Raises :class:`~apim_lastmile.errors.PolicyError` when a fragment sits in a section APIM does not
     allow it in, or when the result is not well-formed XML.
@@ -53,7 +61,12 @@ def render(
         fragments = _as_list(fragments, section.replace("-", "_"))
         _check_section(fragments, section, section.replace("-", "_"))
         el = etree.SubElement(root, section)
-        etree.SubElement(el, "base")
+        if section == "backend" and not backend_base:
+            if not _forwards(fragments):
+                raise refuse("backend", [f.tag for f in fragments], "a backend section without <base /> must forward the request "
+                                                                     "itself: add policy.forward_request()")
+        else:
+            etree.SubElement(el, "base")
         for fragment in fragments:
             el.append(fragment.to_element())
     text = etree.tostring(root, pretty_print=True, encoding="unicode")
