@@ -84,3 +84,73 @@ def test_the_retry_renders_inside_a_backend_section_of_its_own(assert_valid_poli
     xml = policy.render(backend=[idempotent_retry()], backend_base=False)
     assert_valid_policy(xml)
     assert etree.fromstring(xml.encode()).find("backend/retry/forward-request") is not None
+
+
+# ---- a load-balanced pool of one service's endpoints ----------------------------------------------------------------------
+
+from apim_lastmile import EntraBackend, LastMileError  # noqa: E402
+from helpers import registered  # noqa: E402
+
+OPENAI = "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/"
+PRINCIPAL = "11111111-1111-4111-8111-111111111111"
+
+
+def _pool_program(sku="StandardV2", pool=None, name="chat"):
+    ref = {"service_name": "apim-x", "resource_group_name": "rg", "principal_id": PRINCIPAL, "sku": sku}
+    pool = [{"url": "https://aoai-sweden.openai.azure.com/openai", "priority": 1, "weight": 2},
+            {"url": "https://aoai-eastus.openai.azure.com/openai", "priority": 2}] if pool is None else pool
+    return lambda: EntraBackend(name, {
+        "gateway": ref, "api_path": "chat", "audience": "openai", "backend_url": "https://aoai-westeu.openai.azure.com/openai",
+        "role_assignments": [{"role": "Cognitive Services OpenAI User", "scope": OPENAI + account}
+                             for account in ("aoai-westeu", "aoai-sweden", "aoai-eastus")],
+        "pool": pool})
+
+
+def test_a_pool_routes_to_every_member_with_its_breaker_and_each_member_gets_its_role(assert_valid_policy):
+    plan = run(_pool_program())
+    backends = {b.name: b.plain_inputs for b in plan.of_type(BACKEND)}
+    assert set(backends) == {"chat-member-1", "chat-member-2", "chat-member-3", "chat-pool"}
+    pool = backends.pop("chat-pool")
+    assert pool["type"] == "Pool" and pool["backendId"] == "chat" and "url" not in pool and "protocol" not in pool
+    ids = {b.name: b.outputs["id"] for b in plan.of_type(BACKEND)}
+    assert pool["pool"]["services"] == [
+        {"id": ids["chat-member-1"], "priority": 1, "weight": 1},
+        {"id": ids["chat-member-2"], "priority": 1, "weight": 2},
+        {"id": ids["chat-member-3"], "priority": 2, "weight": 1}]
+    assert [backends[f"chat-member-{i}"]["url"] for i in (1, 2, 3)] == [
+        "https://aoai-westeu.openai.azure.com/openai", "https://aoai-sweden.openai.azure.com/openai", "https://aoai-eastus.openai.azure.com/openai"]
+    assert all(b["circuitBreaker"] == BREAKER for b in backends.values())
+    grants = plan.of_type("azure-native:authorization:RoleAssignment")
+    assert {g.plain_inputs["scope"].rsplit("/", 1)[1] for g in grants} == {"aoai-westeu", "aoai-sweden", "aoai-eastus"}
+    assert {g.plain_inputs["principalId"] for g in grants} == {PRINCIPAL}
+    xml = plan.policies()["chat-policy"]
+    assert_valid_policy(xml)
+    assert 'backend-id="chat"' in xml and 'resource="https://cognitiveservices.azure.com"' in xml
+
+
+@pytest.mark.parametrize("sku, pool, key, phrase", [
+    ("PremiumV2", None, "pool", "takes no load-balanced backend pool"),
+    ("StandardV2", [{"url": "https://x.openai.azure.com"}] * 30, "pool", "2 to 30 backends"),
+    ("StandardV2", [{"url": "https://evil.example.com/openai"}], "pool[0].url", "openai"),
+    ("StandardV2", [{"url": "https://x.openai.azure.com", "priority": 0}], "pool[0].priority", "1 to 100"),
+    ("StandardV2", [{"url": "https://x.openai.azure.com", "weight": True}], "pool[0].weight", "1 to 100"),
+    ("StandardV2", [{"url": "https://x.openai.azure.com", "region": "eu"}], "pool[0].region", "unknown key"),
+    ("StandardV2", "https://x.openai.azure.com", "pool", "expected a list"),
+])
+def test_a_pool_the_tier_or_the_service_cannot_take_is_refused_before_registration(sku, pool, key, phrase):
+    with pytest.raises(LastMileError) as err:
+        run(_pool_program(sku, pool))
+    assert str(err.value).startswith(f"{key}:") and phrase in str(err.value), str(err.value)
+    assert registered() == []
+
+
+def test_pool_member_ids_cannot_take_another_apis_id():
+    def body():
+        _pool_program()()
+        EntraBackend("chat-2", {"gateway": {"service_name": "apim-x", "resource_group_name": "rg", "principal_id": PRINCIPAL,
+                                            "sku": "StandardV2"}, "api_path": "other", "audience": "openai",
+                                "backend_url": "https://aoai-westeu.openai.azure.com/openai"})
+
+    with pytest.raises(LastMileError) as err:
+        run(body)
+    assert "'chat-2' is already used by 'chat'" in str(err.value)

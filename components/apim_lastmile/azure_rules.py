@@ -59,6 +59,12 @@ DEDICATED_OUTBOUND_IPS = frozenset({"Developer", "Basic", "Standard", "Premium",
 #: api-management-gateways-overview (backend table: classic and v2 gateways yes, Consumption no). Premium v2 is not in
 #: that table: left out until a source says so.
 CIRCUIT_BREAKER_TIERS = frozenset({"Developer", "Basic", "Standard", "Premium", "Isolated", "BasicV2", "StandardV2"})
+#: Tiers that take load-balanced backend pools, and a pool's size. Sources: api-management-gateways-overview (backend
+#: table: classic, v2 and Consumption gateways yes) and learn.microsoft.com/azure/api-management/backends ("You can
+#: include up to 30 backends in a pool"; members are single backends; priority and weight 0-100 in the 2024-05-01 REST
+#: spec). Premium v2 is not in that table: refused until a source says so.
+POOL_TIERS = frozenset({"Consumption", "Developer", "Basic", "Standard", "Premium", "Isolated", "BasicV2", "StandardV2"})
+MAX_POOL_MEMBERS = 30
 #: App Service takes at most 512 access restriction rules per site (learn.microsoft.com/azure/app-service/
 #: app-service-ip-restrictions: "You can add up to 512 rules").
 MAX_ACCESS_RULES = 512

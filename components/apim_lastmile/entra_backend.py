@@ -14,7 +14,7 @@ from . import audiences, claims, naming, policy, urls
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
-from .resilience import backend_entity, idempotent_retry
+from .resilience import backend_entity, backend_pool, check_pool, idempotent_retry
 from .roles import BUILT_IN_ROLES, READ_ONLY_ROLES, assign, role_id, role_name
 
 try:
@@ -46,6 +46,17 @@ class RoleAssignmentSpec(TypedDict):
     management-group scope."""
 
 
+class PoolMember(TypedDict, total=False):
+    """One further endpoint of an EntraBackend's load-balanced pool."""
+
+    url: Required[pulumi.Input[str]]
+    """The endpoint's https:// URL (one of the audience's hosts, like backend_url)."""
+    priority: int
+    """1-100; APIM tries priority 1 first and goes lower only when every higher member is unavailable. Default 1."""
+    weight: int
+    """1-100: the share of traffic among members of the same priority. Default 1."""
+
+
 class EntraBackendArgs(TypedDict, total=False):
     """Arguments of EntraBackend: an API in front of an Entra-protected Azure service, reached with the gateway's
     managed identity."""
@@ -69,6 +80,10 @@ class EntraBackendArgs(TypedDict, total=False):
     """The API's operations; default every method on /*."""
     subscription_required: bool
     """Callers need an APIM subscription key; default true."""
+    pool: Sequence[PoolMember]
+    """Further endpoints of the same service (e.g. Azure OpenAI deployments in other regions): the API load-balances
+    over ``backend_url`` and these, each a backend entity with its circuit breaker, reached with the same token
+    audience; grant each its role in ``role_assignments``. Default none."""
 
 
 def check_backend_url(value: object, key: str = "backend_url", entry: Optional[audiences.Audience] = None) -> str:
@@ -164,8 +179,16 @@ def _validate(name: str, args: EntraBackendArgs) -> dict:
     headers = check_headers(args.get("headers"), entry.headers if entry else {})
     operations = check_operations(args.get("operations"))
     api_path = check_api_path(args.get("api_path"), gateway, name, operations=operations)
+    pool = check_pool(args.get("pool"), gateway)
+    for index, member in enumerate(pool):
+        if not isinstance(member["url"], pulumi.Output):
+            check_backend_url(member["url"], key=f"pool[{index}].url", entry=entry)
+    # Member backend ids (<name>-1 for backend_url, <name>-2... for the pool's) share the gateway's id space with the
+    # APIs and their backends (api.check_api_path claims those).
+    for number in range(1, len(pool) + 2 if pool else 1):
+        claims.CLAIMS.claim(("api id", claims.gateway_key(gateway["service_name"])), f"{name}-{number}", name, "pool", what="API id")
     return {
-        "gateway": gateway, "resource": resource, "entry": entry, "grants": grants, "headers": headers,
+        "pool": pool, "gateway": gateway, "resource": resource, "entry": entry, "grants": grants, "headers": headers,
         "operations": operations, "api_path": api_path, "subscription_required": args.get("subscription_required", True),
     }
 
@@ -227,9 +250,19 @@ class EntraBackend(pulumi.ComponentResource):
         #    included) with its circuit breaker, and the policy: token for the audience (client-id only for a
         #    user-assigned identity), headers, route.
         self.audience = pulumi.Output.from_input(v["resource"])
-        backend = backend_entity(name, self, gateway,
-                                 pulumi.Output.from_input(args["backend_url"]).apply(lambda u: check_backend_url(u, entry=v["entry"])),
-                                 f"{v['entry'].name if v['entry'] else v['resource']} for {name}, reached with APIM's managed identity")
+        service = v["entry"].name if v["entry"] else v["resource"]
+        checked = lambda url, key: pulumi.Output.from_input(url).apply(lambda u: check_backend_url(u, key=key, entry=v["entry"]))  # noqa: E731
+        if not v["pool"]:
+            backend = backend_entity(name, self, gateway, checked(args["backend_url"], "backend_url"),
+                                     f"{service} for {name}, reached with APIM's managed identity")
+        else:
+            # A load-balanced pool: backend_url is member 1, the pool's members follow; the API routes to the pool.
+            urls = [(args["backend_url"], 1, 1, "backend_url")] + [
+                (m["url"], m["priority"], m["weight"], f"pool[{i}].url") for i, m in enumerate(v["pool"])]
+            members = [(backend_entity(f"{name}-{i + 1}", self, gateway, checked(url, key), f"{service} for {name}, member {i + 1}",
+                                       logical=f"{name}-member-{i + 1}"), priority, weight)
+                       for i, (url, priority, weight, key) in enumerate(urls)]
+            backend = backend_pool(name, self, gateway, members, f"{service} for {name}: a load-balanced pool")
         self.policy_xml = pulumi.Output.from_input(gateway.get("identity_client_id")).apply(
             lambda client_id: entra_policy(name, v["resource"], v["headers"], client_id)
         )

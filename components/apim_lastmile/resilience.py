@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from . import arguments
-from .azure_rules import CIRCUIT_BREAKER_TIERS
+from .azure_rules import CIRCUIT_BREAKER_TIERS, MAX_POOL_MEMBERS, POOL_TIERS
+from .errors import LastMileError
 
 #: Trip after 5 failures (server errors, or 429 Too Many Requests) within a minute; rest the backend for a minute, or
 #: as long as its Retry-After says.
@@ -37,7 +38,7 @@ def circuit_breaker(gateway: Any) -> Optional[dict[str, Any]]:
 
 
 def backend_entity(name: str, parent: Any, gateway: Any, url: Any, description: str, resource_id: Any = None,
-                   depends_on: Optional[list] = None):
+                   depends_on: Optional[list] = None, logical: Optional[str] = None):
     """The APIM backend entity ``name`` (its id; the API of the same name routes to it with ``set-backend-service
     backend-id``): ``url`` over HTTPS with the certificate chain and name validated, and the circuit breaker where the
     tier has one. API ids are unique per gateway (``api.check_api_path``), so backend ids are too."""
@@ -48,7 +49,7 @@ def backend_entity(name: str, parent: Any, gateway: Any, url: Any, description: 
     if resource_id is not None:
         args["resource_id"] = resource_id
     return apimanagement.Backend(
-        f"{name}-backend",
+        logical or f"{name}-backend",
         backend_id=name,
         service_name=gateway["service_name"],
         resource_group_name=gateway["resource_group_name"],
@@ -79,3 +80,52 @@ def idempotent_retry():
     statuses = " || ".join(f"context.Response.StatusCode == {s}" for s in TRANSIENT_STATUS)
     return policy.retry(condition=policy.expr(f"({methods}) && context.Response != null && ({statuses})"),
                         body=[policy.forward_request(buffer_request_body=True)], count=2, interval=1, delta=1, max_interval=4)
+
+
+def check_pool(pool: Any, gateway: Any, key: str = "pool") -> list[dict[str, Any]]:
+    """The further members of a load-balanced pool: ``[{"url": ..., "priority": 1-100, "weight": 1-100}, ...]`` (the
+    first member is the component's own URL), on a tier that takes pools, 30 members at most."""
+    if pool is None:
+        return []
+    if isinstance(pool, (str, bytes, dict)) or not hasattr(pool, "__iter__"):
+        raise LastMileError(key, pool, "expected a list of {'url': ..., 'priority': 1, 'weight': 1}")
+    members = list(pool)
+    sku = arguments.plain(gateway.get("sku")) if isinstance(gateway, dict) else None
+    if members and sku is not None and sku not in POOL_TIERS:
+        raise LastMileError(key, f"{len(members)} members", f"the {sku} tier takes no load-balanced backend pool (tiers that "
+                                                             f"do: {', '.join(sorted(POOL_TIERS))})")
+    if not 1 <= len(members) + 1 <= MAX_POOL_MEMBERS:
+        raise LastMileError(key, f"{len(members)} members", f"a pool holds 2 to {MAX_POOL_MEMBERS} backends (this URL and the pool's)")
+    checked = []
+    for index, member in enumerate(members):
+        where = f"{key}[{index}]"
+        if not isinstance(member, dict):
+            raise LastMileError(where, member, "expected {'url': ..., 'priority': 1, 'weight': 1}")
+        unknown = set(member) - {"url", "priority", "weight"}
+        if unknown:
+            raise LastMileError(f"{where}.{sorted(unknown)[0]}", member[sorted(unknown)[0]], "unknown key: expected url, priority, weight")
+        for field in ("priority", "weight"):
+            value = member.get(field, 1)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+                raise LastMileError(f"{where}.{field}", value, "expected a whole number from 1 to 100 (priority 1 is tried first)")
+        checked.append({"url": member.get("url"), "priority": member.get("priority", 1), "weight": member.get("weight", 1)})
+    return checked
+
+
+def backend_pool(name: str, parent: Any, gateway: Any, members: list[tuple[Any, int, int]], description: str):
+    """A load-balanced pool ``name`` over ``members`` ((backend entity, priority, weight)): APIM picks a member by
+    priority, then weight, and skips one whose circuit breaker has tripped (learn.microsoft.com/azure/api-management/
+    backends). A pool takes no URL or protocol of its own (Azure refuses them: Azure/bicep#14097)."""
+    import pulumi
+    from pulumi_azure_native import apimanagement
+
+    return apimanagement.Backend(
+        f"{name}-pool",
+        backend_id=name,
+        service_name=gateway["service_name"],
+        resource_group_name=gateway["resource_group_name"],
+        type=apimanagement.BackendType.POOL,
+        pool={"services": [{"id": member.id, "priority": priority, "weight": weight} for member, priority, weight in members]},
+        description=description,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

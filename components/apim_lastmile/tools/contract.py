@@ -421,7 +421,10 @@ def _input_path(wire: Wire, paths: dict, at: str, key: str) -> Optional[str]:
     arm = wire.renames.get(f"{at}.{key}" if at else key, key)
     flattened = wire.flattened or not top
     prefix = f"{at}." if at else ""
-    if prefix + arm in paths and not (flattened and arm == "properties"):
+    # A read-only envelope field (the resource's own "type") does not take an input its flattened properties have
+    # (a backend's "type": Single or Pool).
+    shadowed = flattened and paths.get(prefix + arm, {}).get("readOnly") and f"{prefix}properties.{arm}" in paths
+    if prefix + arm in paths and not (flattened and arm == "properties") and not shadowed:
         return prefix + arm
     if flattened and f"{prefix}properties.{arm}" in paths:
         return f"{prefix}properties.{arm}"
