@@ -205,8 +205,7 @@ def test_cli_unknown_stack(capsys):
 
 
 def test_python_dash_m_entry_point(bad_project):
-    ok = subprocess.run([sys.executable, "-m", "apim_lastmile", "plan", "dev", "--project-dir", str(REPO)], capture_output=True, text=True)
-    assert ok.returncode == 0 and "Stack dev:" in ok.stdout
+    # The plan itself is tested through cli.main everywhere; here, that `python -m` reaches it and fails cleanly.
     bad = subprocess.run([sys.executable, "-m", "apim_lastmile", "plan", "bad", "--project-dir", str(bad_project)], capture_output=True, text=True)
     assert bad.returncode == 1 and "gateway.sku" in bad.stderr and "Traceback" not in bad.stderr
 
