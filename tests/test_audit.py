@@ -211,3 +211,18 @@ def test_the_policy_pack_and_the_audit_agree_on_every_corpus_document():
         if bool(violations) != bool(enforced) or named != {n for f in found for n in f.named_values}:
             disagree.append(f"{path.name}: pack {violations} {sorted(named)}; audit {found}")
     assert not disagree, "\n".join(disagree)
+
+
+def test_our_own_stacks_send_no_credential_the_audit_would_find():
+    """Dogfood: every policy of both stacks, and their ARM templates' backend entities, audit clean."""
+    from apim_lastmile.tools.arm_template import template_resources, to_template
+    from apim_lastmile.tools.audit.detector import backend_findings
+    from helpers import stack_plan
+
+    for stack in ("dev", "prod"):
+        for name, xml in stack_plan(stack).policies().items():
+            assert detect(name, parse(xml.encode(), name)) == [], (stack, name)
+        for resource in template_resources(to_template(stack_plan(stack))):
+            if resource["type"] == "Microsoft.ApiManagement/service/backends":
+                props = resource["properties"]
+                assert backend_findings(resource["name"], props.get("url", ""), props.get("credentials") or {}, 0) == []
