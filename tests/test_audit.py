@@ -213,16 +213,24 @@ def test_the_policy_pack_and_the_audit_agree_on_every_corpus_document():
     assert not disagree, "\n".join(disagree)
 
 
-def test_our_own_stacks_send_no_credential_the_audit_would_find():
-    """Dogfood: every policy of both stacks, and their ARM templates' backend entities, audit clean."""
+def test_our_own_stacks_send_no_credential_but_the_key_vault_backends_password():
+    """Dogfood: with the stack's named values known (as an APIOps export would show them), the only credential any
+    policy of either stack sends is the legacy service's basic-auth password, from a Key Vault named value; the
+    backend entities store none."""
     from apim_lastmile.tools.arm_template import template_resources, to_template
     from apim_lastmile.tools.audit.detector import backend_findings
     from helpers import stack_plan
 
-    for stack in ("dev", "prod"):
-        for name, xml in stack_plan(stack).policies().items():
-            assert detect(name, parse(xml.encode(), name)) == [], (stack, name)
-        for resource in template_resources(to_template(stack_plan(stack))):
+    for stack, legacy in (("dev", "legacy"), ("prod", "erp")):
+        plan = stack_plan(stack)
+        kinds = {nv.plain_inputs["displayName"]: "key-vault-named-value" if nv.plain_inputs.get("keyVault") else
+                 "secret-named-value" if nv.plain_inputs.get("secret") else "named-value"
+                 for nv in plan.of_type("azure-native:apimanagement:NamedValue")}
+        found = {name: [(f.credential, f.source) for f in detect(name, parse(xml.encode(), name), named_values=kinds)]
+                 for name, xml in plan.policies().items()}
+        assert found == {name: ([("basic-auth", "key-vault-named-value")] if name == f"{legacy}-policy" else [])
+                         for name in found}, (stack, found)
+        for resource in template_resources(to_template(plan)):
             if resource["type"] == "Microsoft.ApiManagement/service/backends":
                 props = resource["properties"]
                 assert backend_findings(resource["name"], props.get("url", ""), props.get("credentials") or {}, 0) == []
