@@ -128,3 +128,30 @@ def _loggers(args: ResourceValidationArgs) -> Iterable[str]:
     elif "connectionstring" in keys and "identityclientid" not in keys:
         yield (f"{args.name}: the logger's connection string is its credential; add identityClientId (SystemAssigned or the "
                "user-assigned identity's client id) so the gateway logs with its managed identity")
+
+
+
+#: App settings that hand an app's telemetry a key: the instrumentation key, or a connection string sent without
+#: Microsoft Entra authentication (APPLICATIONINSIGHTS_AUTHENTICATION_STRING "Authorization=AAD", optionally with the
+#: user-assigned identity's ClientId: learn.microsoft.com/azure/azure-monitor/app/azure-ad-authentication).
+_KEYED_TELEMETRY = "appinsights_instrumentationkey"
+_CONNECTION_STRING = "applicationinsights_connection_string"
+_ENTRA_TELEMETRY = "applicationinsights_authentication_string"
+
+
+def _app_telemetry(args: ResourceValidationArgs) -> Iterable[str]:
+    if not is_type(args.resource_type, "web", "WebApp", "WebAppSlot", "WebAppApplicationSettings", "WebAppApplicationSettingsSlot"):
+        return
+    settings = dig(args.props, "siteConfig", "appSettings")
+    # The engine hands lists and objects behind its unknown-checking proxies: read them by shape, not by class.
+    listed = settings if settings is not None and not isinstance(settings, (str, bytes, Mapping)) and hasattr(settings, "__iter__") else []
+    pairs = {str(s.get("name", "")).strip().lower(): s.get("value") for s in listed if hasattr(s, "get")}
+    properties = dig(args.props, "properties")
+    if isinstance(properties, Mapping):  # WebAppApplicationSettings: a name -> value map
+        pairs.update({str(k).strip().lower(): v for k, v in properties.items()})
+    if _KEYED_TELEMETRY in pairs:
+        yield (f"{args.name}: APPINSIGHTS_INSTRUMENTATIONKEY sends telemetry with a key; use APPLICATIONINSIGHTS_CONNECTION_STRING "
+               "with APPLICATIONINSIGHTS_AUTHENTICATION_STRING=Authorization=AAD and the app's identity")
+    elif _CONNECTION_STRING in pairs and "authorization=aad" not in str(pairs.get(_ENTRA_TELEMETRY) or "").replace(" ", "").lower():
+        yield (f"{args.name}: APPLICATIONINSIGHTS_CONNECTION_STRING without APPLICATIONINSIGHTS_AUTHENTICATION_STRING="
+               "Authorization=AAD sends telemetry without Microsoft Entra authentication")

@@ -82,6 +82,14 @@ CASES = [
                                                     "identityClientId": "SystemAssigned"}},
      {"loggerType": "azureEventHub", "credentials": {"connectionString": "Endpoint=sb://ns/;SharedAccessKeyName=a;SharedAccessKey=b",
                                                     "name": "hub"}}),
+    ("app-telemetry-uses-entra", "azure-native:web:WebApp",
+     {**FUNCTION_APP, "siteConfig": {**FUNCTION_APP["siteConfig"], "appSettings": [
+         {"name": "APPLICATIONINSIGHTS_CONNECTION_STRING", "value": "InstrumentationKey=x;IngestionEndpoint=https://x/"},
+         {"name": "APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "value": "Authorization=AAD"}]}},
+     {**FUNCTION_APP, "siteConfig": {**FUNCTION_APP["siteConfig"], "appSettings": [
+         {"name": "APPLICATIONINSIGHTS_CONNECTION_STRING", "value": "InstrumentationKey=x;IngestionEndpoint=https://x/"}]}}),
+    ("app-telemetry-uses-entra", "azure-native:web:WebAppApplicationSettings",
+     {"properties": {"FUNCTIONS_EXTENSION_VERSION": "~4"}}, {"properties": {"APPINSIGHTS_INSTRUMENTATIONKEY": "00000000-0000-0000-0000-000000000000"}}),
     ("access-restrictions-not-open", "azure-native:web:WebAppSlot",
      {"siteConfig": {"ipSecurityRestrictions": [{"ipAddress": "203.0.113.7/32", "action": "Allow"}], "ipSecurityRestrictionsDefaultAction": "Deny"}},
      {"siteConfig": {"scmIpSecurityRestrictions": [{"ipAddress": "Any", "action": "Allow"}]}}),
