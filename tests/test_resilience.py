@@ -154,3 +154,22 @@ def test_pool_member_ids_cannot_take_another_apis_id():
     with pytest.raises(LastMileError) as err:
         run(body)
     assert "'chat-2' is already used by 'chat'" in str(err.value)
+
+
+def test_a_pool_in_the_stack_config_reaches_the_component_and_is_refused_at_its_key():
+    from apim_lastmile.errors import ConfigError
+    from apim_lastmile.tools import config
+
+    entry = {"name": "chat", "apiPath": "chat", "audience": "openai", "backendUrl": "https://a.openai.azure.com/openai",
+             "pool": [{"url": "https://b.openai.azure.com/openai", "priority": 2}]}
+    base = {"resourceGroup": {"name": "rg"}, "gateway": {"publisherEmail": "a@b.co", "publisherName": "n", "sku": "StandardV2"},
+            "entraBackends": [entry]}
+    assert config.parse(base).entra_backends[0].args()["pool"] == [{"url": "https://b.openai.azure.com/openai", "priority": 2, "weight": 1}]
+    for change, key in (({"pool": [{"url": "https://evil.example.com"}]}, "entraBackends[0].pool[0].url"),
+                        ({"pool": [{"url": "https://b.openai.azure.com", "weight": 0}]}, "entraBackends[0].pool[0].weight")):
+        with pytest.raises(ConfigError) as err:
+            config.parse({**base, "entraBackends": [{**entry, **change}]})
+        assert str(err.value).startswith(f"apim-lastmile:{key}:"), str(err.value)
+    with pytest.raises(ConfigError) as err:
+        config.parse({**base, "gateway": {**base["gateway"], "sku": "PremiumV2"}})
+    assert str(err.value).startswith("apim-lastmile:entraBackends[0].pool:") and "takes no load-balanced backend pool" in str(err.value)

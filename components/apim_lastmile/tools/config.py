@@ -197,14 +197,26 @@ class RoleAssignmentConfig(_Model):
     scope: str
 
 
+class PoolMemberConfig(_Model):
+    """One further endpoint of an ``entraBackends`` entry's load-balanced pool."""
+
+    url: str
+    priority: int = 1
+    weight: int = 1
+
+    _url = field_validator("url")(lambda cls, v: check_backend_url(v, "url"))
+
+
 class EntraBackendConfig(_BackendEntry):
     """One entry of ``entraBackends`` (see :class:`apim_lastmile.EntraBackendArgs`): a service that exists
-    already, named by its URL, audience and the resource ids the gateway gets a role on."""
+    already, named by its URL, audience and the resource ids the gateway gets a role on; ``pool`` adds further
+    endpoints of the same service, load-balanced with ``backendUrl``."""
 
     backend_url: str
     audience: str
     role_assignments: list[RoleAssignmentConfig] = []
     headers: dict[str, str] = {}
+    pool: list[PoolMemberConfig] = []
 
     _name = field_validator("name")(lambda cls, v: naming.COMPONENT_NAME.check("name", v))
     _url = field_validator("backend_url")(lambda cls, v: check_backend_url(v, "backendUrl"))
@@ -221,6 +233,8 @@ class EntraBackendConfig(_BackendEntry):
         out = self._common_args()
         out.update(backend_url=self.backend_url, audience=self.audience, headers=dict(self.headers),
                    role_assignments=[r.model_dump() for r in self.role_assignments])
+        if self.pool:
+            out["pool"] = [m.model_dump() for m in self.pool]
         return out
 
 
