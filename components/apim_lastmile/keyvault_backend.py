@@ -393,7 +393,6 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
             # A ref read from another stack's export carries Outputs: which identity it names is known at deploy time.
             reader = pulumi.Output.all(identity_client_id, gateway.get("system_principal_id"), gateway["principal_id"]).apply(
                 lambda ids: _trusted_reader(*ids))
-            identity_client_id = None
         else:
             reader = gateway["principal_id"]
         grant = assign(
@@ -417,7 +416,8 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
         self.named_value_id = None
         if v["delivery"] == "named-value":
             key_vault = {"secret_identifier": version_uri}
-            if identity_client_id is not None:
+            # A vault without public access is read by the system-assigned identity: no client id then.
+            if identity_client_id is not None and not v["private_vault"]:
                 key_vault["identity_client_id"] = identity_client_id
             # APIM reads the secret on create: wait for the role to take effect (again whenever the grant is re-made).
             propagated = time.Sleep(

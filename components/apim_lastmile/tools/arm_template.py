@@ -99,21 +99,10 @@ def arm_body(token: str, inputs: dict) -> dict:
     return body
 
 
-def arm_name(token: str, inputs: dict, own_name: str) -> str:
-    """The name ARM gives the resource in a template: the names of its parents in its type's path, then its own
-    (a level no input names, such as ``blobServices``, is ``default``)."""
+def arm_name(token: str, inputs: dict, fallback: str) -> str:
+    """The name ARM gives the resource in a template: its parents' names, then its own (``service/api/operation``)."""
     wire = WIRES[token]
-    namespace, *levels = wire.arm_type.split("/")
-    by_type = {arm: param for param, arm in wire.parents.items() if arm}
-    parents = [str(inputs.get(by_type.get("/".join([namespace, *levels[:i + 1]]), ""), "default")) for i in range(len(levels) - 1)]
-    return "/".join([*parents, own_name])
-
-
-def _own_name(token: str, inputs: dict, logical: str, outputs: dict) -> str:
-    wire = WIRES[token]
-    if wire.fixed_name:
-        return wire.fixed_name
-    return str(inputs.get(wire.name_param or "name") or outputs.get("name") or logical)
+    return "/".join([*wire.parent_names(inputs), wire.own_name(inputs, fallback)])
 
 
 def to_template(plan) -> dict:
@@ -138,7 +127,7 @@ def to_template(plan) -> dict:
             continue
         inputs = _unwrap(r.inputs, secrets, r.name, "")
         resource = {"type": WIRES[r.type].arm_type, "apiVersion": WIRES[r.type].sent_version,
-                    "name": arm_name(r.type, inputs, _own_name(r.type, inputs, r.name, r.outputs))}
+                    "name": arm_name(r.type, inputs, r.outputs.get("name") or r.name)}
         if "scope" in WIRES[r.type].parents:
             resource["scope"] = inputs.get("scope")
         resource.update(arm_body(r.type, inputs))

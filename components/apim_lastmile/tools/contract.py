@@ -53,6 +53,17 @@ class Wire:
     def api_version(self) -> str:
         return self.folder.rsplit("/", 1)[1]
 
+    def own_name(self, inputs: dict, fallback: str) -> str:
+        """The resource's own name: the fixed one, else its name parameter's input (``name`` when it has none)."""
+        return self.fixed_name or str(inputs.get(self.name_param or "name") or fallback)
+
+    def parent_names(self, inputs: dict) -> list[str]:
+        """The names of its parents, one per level of its type path above it, from the inputs that name them (a level
+        no input names, such as ``blobServices``, is ``default``)."""
+        namespace, *levels = self.arm_type.split("/")
+        by_type = {arm: param for param, arm in self.parents.items() if arm}
+        return [str(inputs.get(by_type.get("/".join([namespace, *levels[:i + 1]]), ""), "default")) for i in range(len(levels) - 1)]
+
     @property
     def sent_version(self) -> str:
         """The API version azure-native sends (the spec folder's; the facts may come from a close version's types)."""

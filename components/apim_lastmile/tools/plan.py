@@ -32,18 +32,17 @@ SECRET_MASK = "[secret]"
 _NS = uuid.UUID("0d6f6c36-3f0e-4a55-8a3e-5a5d1a6b2c11")
 
 def _azure_name(typ: str, inputs: dict, logical: str) -> str:
-    """The Azure name of a resource: its name parameter as Azure's contract (``contract.WIRES``) names it, else
-    ``name``, else the logical name."""
+    """The Azure name of a resource: its name as Azure's contract (``contract.WIRES``) names it, else ``name``, else
+    the logical name."""
     from .contract import WIRES
 
     wire = WIRES.get(typ)
-    param = wire.name_param if wire is not None else "name"
-    return (wire.fixed_name if wire is not None and wire.fixed_name else None) or inputs.get(param or "name") or logical
+    return wire.own_name(inputs, logical) if wire is not None else inputs.get("name") or logical
 
 
 def _resource_id(typ: str, inputs: dict, azure_name: str) -> Optional[str]:
     """The ARM id Azure would give a resource of a type in ``contract.WIRES``, built from its type path and the
-    inputs that name its parents (a level no input names, such as blobServices, is ``default``); None otherwise."""
+    inputs that name its parents (``Wire.parent_names``); None otherwise."""
     from .contract import WIRES
 
     wire = WIRES.get(typ)
@@ -53,9 +52,7 @@ def _resource_id(typ: str, inputs: dict, azure_name: str) -> Optional[str]:
     namespace, *types = wire.arm_type.split("/")
     if wire.arm_type == "Microsoft.Resources/resourceGroups":
         return f"{group}/{azure_name}"
-    by_type = {arm: param for param, arm in wire.parents.items() if arm}
-    names = [inputs.get(by_type.get("/".join([namespace, *types[:i + 1]]), ""), "default") for i in range(len(types) - 1)]
-    path = "/".join(f"{kind}/{name}" for kind, name in zip(types, [*names, azure_name]))
+    path = "/".join(f"{kind}/{name}" for kind, name in zip(types, [*wire.parent_names(inputs), azure_name]))
     scope = inputs.get("scope") if "scope" in wire.parents else f"{group}/{inputs.get('resourceGroupName', 'rg')}"
     return f"{scope}/providers/{namespace}/{path}"
 

@@ -18,7 +18,7 @@ from typing import Iterable, Mapping, Optional
 from urllib.parse import unquote, urlsplit
 
 from .apim_reading import PolicyDocument
-from .reading import is_expression, local, references, string_literals, text_of
+from .reading import is_expression, local, references, string_literals, text_of, without_comments
 
 CREDENTIALS = ("function-key", "basic-auth", "authorization-header", "api-key", "sas-token", "client-certificate")
 SOURCES = ("literal", "named-value", "secret-named-value", "key-vault-named-value", "unknown")
@@ -28,6 +28,7 @@ _KEY_NAMES = {"api-key", "apikey", "x-api-key", "ocp-apim-subscription-key", "su
 _URL_PARAMS = {"sig": "sas-token", "code": "function-key", "api-key": "api-key", "apikey": "api-key", "key": "api-key",
                "subscription-key": "api-key", "subscription_key": "api-key"}
 _SIGNATURE = re.compile(r"HMACSHA(?:1|256|384|512)|SharedKey|SharedAccessSignature|AWS4-HMAC-SHA256|ComputeHash", re.IGNORECASE)
+_BASIC = re.compile(r"\bbasic\s", re.IGNORECASE)
 _KEY_SIGNING = re.compile(r"GetRSAPrivateKey|GetECDsaPrivateKey|\.SignData\s*\(|\.SignHash\s*\(")
 OAUTH_FLOW = re.compile(r"oauth|authorize|/token\b|response_type|redirect_?uri", re.IGNORECASE)
 
@@ -133,19 +134,15 @@ def _source(taint: _Taint, named_values: Mapping[str, Optional[str]]) -> str:
     return "literal"
 
 
-def _name_parts(name: str) -> str:
-    return name.strip().lower()
-
-
 def _is_key_name(name: str) -> bool:
     """api-key, x-api-key, Ocp-Apim-Subscription-Key, X-Stackify-Key, ...: a name whose last word is "key"."""
-    lower = _name_parts(name)
+    lower = name.strip().lower()
     words = [w for w in re.split(r"[^a-z0-9]+", lower) if w]
     return lower in _KEY_NAMES or "apikey" in lower or (len(words) > 1 and words[-1] == "key")
 
 
 def _is_authorization_name(name: str) -> bool:
-    lower = _name_parts(name)
+    lower = name.strip().lower()
     return "authorization" in lower or lower in ("x-auth-token", "x-access-token", "access-token", "x-api-token")
 
 
@@ -230,7 +227,7 @@ def detect(name: str, root, *, named_values: Optional[Mapping[str, Optional[str]
             elif tag == "set-query-parameter" and lower in _URL_PARAMS:
                 add(_URL_PARAMS[lower], taint, el)
             elif tag == "set-header" and _is_authorization_name(header):
-                basic = any(doc.mentions(v, re.compile(r"\bbasic\s", re.IGNORECASE)) for v in values)
+                basic = any(doc.mentions(v, _BASIC) for v in values)
                 if any(doc.mentions(v, doc.bought) for v in values):
                     continue  # a token bought by a send-request: the finding is the secret that bought it
                 request = _enclosing(el, "send-request")
@@ -248,17 +245,15 @@ def detect(name: str, root, *, named_values: Optional[Mapping[str, Optional[str]
             # The certificate's bytes written in the policy are a literal; a thumbprint or certificate id names one
             # stored in APIM (uploaded or from Key Vault), which the document does not show.
             body = doc.taint(el.get("body")) if el.get("body") else _Taint()
-            taint = _Taint(named=set(body.named) or {"<certificate>"}, literal=body.literal and not body.named)
-            if body.literal and not body.named:
-                taint.named = set()
-            add("client-certificate", taint, el)
+            add("client-certificate", body if body.stored else _Taint(named={"<certificate>"}), el)
         elif tag == "set-body" and _enclosing(el, "send-request") is not None:
             body = text_of(el)
             secret = _client_secret(doc, body)
-            if secret is None and "client_assertion" in _strip(body) and doc.mentions(body, _KEY_SIGNING):
+            if secret is None and "client_assertion" in without_comments(body) and doc.mentions(body, _KEY_SIGNING):
                 # A client assertion the gateway signs with a certificate's private key it holds (private_key_jwt).
                 secret = doc.taint(body)
-                secret.named |= {"<certificate>"} if not secret.named else set()
+                if not secret.named:
+                    secret.named.add("<certificate>")
             if secret is not None and secret.stored:
                 add("authorization-header", secret, el, target=_host(_url_of_send_request(_enclosing(el, "send-request"))))
         for url in _urls(el, tag):
@@ -274,7 +269,7 @@ def _client_secret(doc: _Document, body: str, seen: Optional[set[str]] = None) -
     when the body sends no client secret."""
     seen = set() if seen is None else seen
     code = references(body)  # comments of an expression are gone from what it reads
-    text = body if not is_expression(body) else _strip(body)
+    text = body if not is_expression(body) else without_comments(body)
     match = _CLIENT_SECRET.search(text)
     if match:
         return doc.taint("@(" + match.group(1) + ")" if is_expression(body) else match.group(1))
@@ -285,12 +280,6 @@ def _client_secret(doc: _Document, body: str, seen: Optional[set[str]] = None) -
             if found is not None:
                 return found
     return None
-
-
-def _strip(value: str) -> str:
-    from .reading import without_comments
-
-    return without_comments(value)
 
 
 #: What a document that builds its URL at run time says of the service it calls: a host suffix it names, or the
