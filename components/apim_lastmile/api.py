@@ -8,7 +8,7 @@ from typing import Optional, Sequence, TypedDict
 import pulumi
 from pulumi_azure_native import apimanagement
 
-from . import arguments, claims, naming
+from . import arguments, claims, naming, telemetry
 from .azure_rules import MAX_OPERATIONS, OPERATIONS_PER_SERVICE, SERVICE_LIMITS_SOURCE, check_location, check_policy_size
 from .errors import LastMileError
 from .gateway import GatewayRef, check_gateway_ref, gateway_url
@@ -168,7 +168,8 @@ def publish_api(
     subscription_required: bool = True,
     depends_on: Sequence[pulumi.Resource] = (),
 ) -> pulumi.Output[str]:
-    """Create the API, its operations and its policy; return the API's public URL."""
+    """Create the API, its operations, its policy and (when the gateway has telemetry) its Application Insights
+    diagnostic; return the API's public URL."""
     child = pulumi.ResourceOptions(parent=parent)
     common = {"service_name": gateway["service_name"], "resource_group_name": gateway["resource_group_name"]}
     api = apimanagement.Api(
@@ -203,4 +204,5 @@ def publish_api(
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
         **common,
     )
+    telemetry.api_diagnostic(name, parent, gateway, api)
     return pulumi.Output.concat(gateway_url(gateway), "/", api_path)

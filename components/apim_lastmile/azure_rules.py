@@ -65,6 +65,12 @@ CIRCUIT_BREAKER_TIERS = frozenset({"Developer", "Basic", "Standard", "Premium", 
 #: spec). Premium v2 is not in that table: refused until a source says so.
 POOL_TIERS = frozenset({"Consumption", "Developer", "Basic", "Standard", "Premium", "Isolated", "BasicV2", "StandardV2"})
 MAX_POOL_MEMBERS = 30
+#: Tiers whose resource logs (GatewayLogs and the rest, through a diagnostic setting) reach a Log Analytics workspace.
+#: Source: api-management-features (tier table, 2025-11: "Azure Monitor and Log Analytics request logs" on every tier
+#: but Consumption; "Application Insights request logs" on every tier, so a Consumption gateway still logs to
+#: Application Insights). Isolated is not in that table; it runs the classic dedicated gateway, as Premium does.
+#: monitor-api-management: write them to resource-specific tables (ApiManagementGatewayLogs).
+RESOURCE_LOG_TIERS = frozenset({"Developer", "Basic", "Standard", "Premium", "Isolated", "BasicV2", "StandardV2", "PremiumV2"})
 #: App Service takes at most 512 access restriction rules per site (learn.microsoft.com/azure/app-service/
 #: app-service-ip-restrictions: "You can add up to 512 rules").
 MAX_ACCESS_RULES = 512

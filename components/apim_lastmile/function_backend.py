@@ -13,7 +13,7 @@ import pulumi
 import pulumi_azuread as azuread
 from pulumi_azure_native import authorization, storage, web
 
-from . import arguments, claims, flex, naming, policy
+from . import arguments, claims, flex, naming, policy, telemetry
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
@@ -412,7 +412,9 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
                 # Flex refuses too (pulumi/pulumi-azure-native#4168).
                 "http20_enabled": True,
                 # Identity-based host storage: an account name, never a connection string.
-                "app_settings": [{"name": "AzureWebJobsStorage__accountName", "value": account.name}],
+                # Telemetry (when the gateway has it): Application Insights with the app's own identity, no key.
+                "app_settings": [{"name": "AzureWebJobsStorage__accountName", "value": account.name},
+                                 *telemetry.app_settings(gateway.get("telemetry"))],
                 **(access_restrictions(gateway["outbound_ips"], v["deployment_ranges"]) if v["network"] == "gateway-ip" else {}),
                 # private: should public access ever be turned back on, every address is still denied (access
                 # restrictions do not apply to traffic through the private endpoint: app-service overview-private-endpoint).
@@ -449,6 +451,11 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
             description=f"{name}: the function's host storage, reached with its managed identity",
             parent=self,
         )
+        sink = gateway.get("telemetry")
+        if sink is not None:
+            telemetry.grant_publisher(f"{name}-telemetry-publisher", self, app.identity.apply(lambda i: i.principal_id),
+                                      sink["application_insights_id"], f"{name}: the function sends its telemetry with its managed identity")
+            telemetry.resource_logs(f"{name}-resource-logs", self, app.id, sink["workspace_id"])
         return app.name, app.default_host_name, app.id
 
     def _lock_down(self, app_name: pulumi.Input[str], rg: pulumi.Input[str]) -> None:

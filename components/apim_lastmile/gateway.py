@@ -9,9 +9,9 @@ from typing import Optional, TypedDict
 import pulumi
 from pulumi_azure_native import apimanagement, managedidentity
 
-from . import arguments, claims, naming
+from . import arguments, claims, naming, telemetry
 from .azure_rules import (ACKNOWLEDGE_TRUSTED_SERVICE_RETIREMENT, CLIENT_CERTIFICATE_TIERS, DEDICATED_OUTBOUND_IPS,
-                          DISABLE_OVER_PRIVILEGED_ACCESS, MAX_ACCESS_RULES, check_capacity, check_location)
+                          DISABLE_OVER_PRIVILEGED_ACCESS, MAX_ACCESS_RULES, RESOURCE_LOG_TIERS, check_capacity, check_location)
 from .errors import LastMileError
 from .network import PRIVATE_DNS_ZONES, PrivateLinkRef, VirtualNetworkArgs, check_network_tier, check_virtual_network, virtual_network
 
@@ -94,6 +94,9 @@ class GatewayRef(TypedDict):
     private_link: NotRequired[PrivateLinkRef]
     """Where backends in network mode private put their private endpoints: the gateway's virtual network (Developer,
     Premium, StandardV2 with Gateway(virtual_network=...))."""
+    telemetry: NotRequired[telemetry.TelemetryRef]
+    """The gateway's telemetry (Gateway(telemetry=...)): every API a backend publishes then logs through its logger,
+    and function apps and vaults the backends create send theirs to the same component and workspace."""
 
 
 SKUS: dict[str, int] = {sku.value: (0 if sku is Sku.CONSUMPTION else 1) for sku in Sku}
@@ -147,6 +150,8 @@ class GatewayArgs(TypedDict, total=False):
     virtual_network: VirtualNetworkArgs
     """A virtual network for the gateway's backend traffic (Developer and Premium: injection in external mode;
     StandardV2: outbound integration), so backends can be private (network mode private); default none."""
+    telemetry: telemetry.TelemetryArgs
+    """Application Insights and resource logs, every one without a key ({} for the defaults); default none."""
 
 
 def check_external_cache(cache: object, key: str = "external_cache") -> Optional[dict]:
@@ -225,7 +230,7 @@ def _validate(name: str, args: GatewayArgs) -> dict:
                                 "virtual_network", what="private DNS zone")
     return {"sku": sku, "capacity": capacity, "service_name": service_name, "uai": uai, "protect": args.get("protect", False),
             "external_cache": check_external_cache(args.get("external_cache")),
-            "virtual_network": virtual}
+            "virtual_network": virtual, "telemetry": telemetry.check_telemetry(args.get("telemetry"))}
 
 
 class Gateway(pulumi.ComponentResource):
@@ -255,6 +260,8 @@ class Gateway(pulumi.ComponentResource):
     """The gateway's own public IP addresses (empty on tiers without dedicated ones: Consumption and the v2 tiers)."""
     private_link: Optional[pulumi.Output[PrivateLinkRef]]
     """With a virtual network: the private endpoint subnet, its region and the private DNS zone ids for the backends."""
+    telemetry: Optional[telemetry.TelemetryRef]
+    """With telemetry: the logger, workspace and Application Insights component the backends use."""
 
     def __init__(self, name: str, args: GatewayArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         v = _validate(name, args)
@@ -354,6 +361,14 @@ class Gateway(pulumi.ComponentResource):
             outputs["private_link"] = self.private_link
         if self.identity_client_id is not None:
             outputs["identity_client_id"] = self.identity_client_id
+        self.telemetry = None
+        if v["telemetry"] is not None:
+            self.telemetry = telemetry.build(name, self, v["telemetry"], resource_group_name=rg, location=args.get("location"),
+                                             service_name=service.name, principal_id=self.principal_id,
+                                             identity_client_id=self.identity_client_id, protect=v["protect"])
+            if v["sku"] in RESOURCE_LOG_TIERS:
+                telemetry.resource_logs(f"{name}-resource-logs", self, service.id, self.telemetry["workspace_id"], dedicated=True)
+            outputs["telemetry"] = self.telemetry
         self.register_outputs(outputs)
 
     @property
@@ -375,6 +390,8 @@ class Gateway(pulumi.ComponentResource):
                 ref["system_principal_id"] = self.system_principal_id
             if self._private_link is not None:
                 ref["private_link"] = self._private_link
+            if self.telemetry is not None:
+                ref["telemetry"] = self.telemetry
             self._ref = ref
         return self._ref
 
@@ -435,6 +452,7 @@ def check_gateway_ref(gateway: object, key: str = "gateway") -> GatewayRef:
         raise LastMileError(f"{key}.sku", None, "a ref with a private_link must say the gateway's tier (sku): without it no "
                                                 "backend could be made private, and it would silently stay identity-only")
     check_private_link(gateway.get("private_link"), sku, f"{key}.private_link")
+    telemetry.check_telemetry_ref(gateway.get("telemetry"), f"{key}.telemetry")
     return gateway  # type: ignore[return-value]
 
 
@@ -514,13 +532,14 @@ def check_private_link(link: object, sku: Optional[str], key: str = "gateway.pri
 
 
 def gateway_ref_from_stack(stack: pulumi.StackReference, output: str = "gateway", *, sku: Optional[str] = None,
-                           cache: Optional[str] = None, virtual_network: bool = False) -> GatewayRef:
+                           cache: Optional[str] = None, virtual_network: bool = False, with_telemetry: bool = False) -> GatewayRef:
     """A :class:`GatewayRef` for the gateway another stack owns, from the object that stack exports (the environment
     program exports it as ``gateway``: serviceName, resourceGroupName, principalId, identityClientId, identityType,
     gatewayUrl, sku, cache, outboundIps, privateLink). Stack outputs are known only at deploy time, so pass ``sku``
     (or ``cache``) here when a Key Vault backend on that gateway uses send-request delivery or a function backend
     picks its network mode by the tier, and ``virtual_network=True`` when that gateway has one (its backends can then
-    be private); both are checked before anything is registered."""
+    be private), and ``with_telemetry=True`` when it has telemetry (its backends' APIs then log through its logger);
+    all are checked before anything is registered."""
     exported = stack.get_output(output)
 
     def checked(g: object) -> dict:
@@ -537,6 +556,9 @@ def gateway_ref_from_stack(stack: pulumi.StackReference, output: str = "gateway"
         if virtual_network and not g.get("privateLink"):
             raise LastMileError("virtual_network", True, "the referenced stack's gateway exports no privateLink (it has no virtual "
                                                          "network): drop virtual_network=True or give that gateway a network")
+        if with_telemetry and not g.get("telemetry"):
+            raise LastMileError("with_telemetry", True, "the referenced stack's gateway exports no telemetry: drop with_telemetry=True "
+                                                        "or give that gateway Gateway(telemetry={...})")
         return g
 
     exported = exported.apply(checked)
@@ -566,6 +588,8 @@ def gateway_ref_from_stack(stack: pulumi.StackReference, output: str = "gateway"
                                "location": link.apply(lambda p: (p or {}).get("location")),
                                "dns_zone_ids": link.apply(lambda p: (p or {}).get("dnsZoneIds")),
                                "integration_subnet_id": link.apply(lambda p: (p or {}).get("integrationSubnetId"))}
+    if with_telemetry:
+        ref["telemetry"] = telemetry.from_export(field)
     return check_gateway_ref(ref)
 
 
@@ -581,6 +605,8 @@ def exported_ref(gateway: "Gateway") -> dict:
         out["privateLink"] = gateway.private_link.apply(
             lambda p: {"subnetId": p["subnet_id"], "location": p["location"], "dnsZoneIds": p["dns_zone_ids"],
                        "endpointCapacity": p.get("endpoint_capacity"), "integrationSubnetId": p.get("integration_subnet_id")})
+    if gateway.telemetry is not None:
+        out["telemetry"] = telemetry.exported(gateway.telemetry)
     return out
 
 

@@ -16,7 +16,7 @@ import pulumi_random as random
 import pulumiverse_time as time
 from pulumi_azure_native import apimanagement, authorization
 
-from . import arguments, claims, keyvault_api, naming, policy
+from . import arguments, claims, keyvault_api, naming, policy, telemetry
 from .api import Operation, check_api_path, check_backend_basics, check_operations, count_on_gateway, publish_api
 from .azure_rules import NAMED_VALUES_PER_SERVICE
 from .errors import LastMileError
@@ -356,6 +356,9 @@ class KeyVaultSecretBackend(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="azure-native:keyvault:Vault")])),
             )
             vault_name, vault_uri = vault.name, vault.properties.apply(lambda p: p["vaultUri"])
+            sink = gateway.get("telemetry")
+            if sink is not None:  # the vault's audit log (every secret read) and metrics to the gateway's workspace
+                telemetry.resource_logs(f"{name}-resource-logs", self, vault.id, sink["workspace_id"])
             # Retained: deleting a secret is a data-plane call with the deployer's credentials, which fails on this RBAC
             # vault without a data-plane role (pulumi/pulumi-azure-native#2374); the vault's own deletion takes the
             # secret along, and a new vault name (the suffix) means no soft-deleted secret is ever in the way.

@@ -34,6 +34,8 @@ BUILT_IN_ROLES: dict[str, str] = {
     "Cognitive Services OpenAI User": "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd",
     "Cognitive Services OpenAI Contributor": "a001fd3d-188f-4b5d-821b-7da978bf7442",
     "AzureML Data Scientist": "f6c7c914-8db3-469d-8ca1-694a8f32e121",
+    # Azure Monitor: send telemetry to Application Insights with Microsoft Entra authentication
+    "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
     # Logic Apps (through Resource Manager)
     "Logic App Operator": "515c2055-d9d4-4321-b1b9-bd0c9a0f79fe",
     "Logic App Contributor": "87a39d53-fc1b-424a-814c-f7e04687dc9e",

@@ -128,8 +128,8 @@ def to_template(plan) -> dict:
         inputs = _unwrap(r.inputs, secrets, r.name, "")
         resource = {"type": WIRES[r.type].arm_type, "apiVersion": WIRES[r.type].sent_version,
                     "name": arm_name(r.type, inputs, r.outputs.get("name") or r.name)}
-        if "scope" in WIRES[r.type].parents:
-            resource["scope"] = inputs.get("scope")
+        if WIRES[r.type].scope_param:
+            resource["scope"] = inputs.get(WIRES[r.type].scope_param)
         resource.update(arm_body(r.type, inputs))
         where = facts()[r.type]["paths"].get("location")
         if where is not None and not where.get("readOnly") and "location" not in resource and location:

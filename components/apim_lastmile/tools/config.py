@@ -74,6 +74,21 @@ class VirtualNetworkConfig(_Model):
     address_prefix: str
 
 
+class TelemetryConfig(_Model):
+    """``gateway.telemetry``: Application Insights and resource logs without a key (see
+    :class:`apim_lastmile.TelemetryArgs`); ``{}`` for the defaults."""
+
+    workspace_id: Optional[str] = None
+    application_insights_id: Optional[str] = None
+    retention_in_days: Optional[int] = None
+    sampling_percentage: Optional[float] = None
+    log_client_ip: Optional[bool] = None
+    headers: Optional[list[str]] = None
+
+    def args(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 class GatewayConfig(_Model):
     """``gateway``: the API Management service (see :class:`apim_lastmile.GatewayArgs`)."""
 
@@ -86,6 +101,7 @@ class GatewayConfig(_Model):
     user_assigned_identity: bool = False
     external_cache: Optional[ExternalCacheConfig] = None
     virtual_network: Optional[VirtualNetworkConfig] = None
+    telemetry: Optional[TelemetryConfig] = None
 
     # Every value is checked by Gateway's own validation, run on these args by _check_components (one path).
 
@@ -103,6 +119,8 @@ class GatewayConfig(_Model):
         if self.virtual_network is not None:
             out["virtual_network"] = {"address_prefix": self.virtual_network.address_prefix,
                                       "private_dns_zones": ["sites", *private_dns_zones]}
+        if self.telemetry is not None:
+            out["telemetry"] = self.telemetry.args()
         return out
 
 

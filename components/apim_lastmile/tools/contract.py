@@ -50,6 +50,12 @@ class Wire:
     renames: dict[str, str] = field(default_factory=dict)
 
     @property
+    def scope_param(self) -> Optional[str]:
+        """The input naming the resource it extends (``scope`` of a role assignment, ``resourceUri`` of a diagnostic
+        setting), for an extension resource; None for one that lives in a resource group."""
+        return next((param for param, arm_type in self.parents.items() if not arm_type), None)
+
+    @property
     def api_version(self) -> str:
         return self.folder.rsplit("/", 1)[1]
 
@@ -97,6 +103,22 @@ WIRES: dict[str, Wire] = {
     "azure-native:apimanagement:NamedValue": Wire("Microsoft.ApiManagement/service/namedValues", *_APIM, "namedValueId", parents=_SERVICE),
     "azure-native:apimanagement:Backend": Wire("Microsoft.ApiManagement/service/backends", *_APIM, "backendId", parents=_SERVICE),
     "azure-native:apimanagement:Cache": Wire("Microsoft.ApiManagement/service/caches", *_APIM, "cacheId", parents=_SERVICE),
+    "azure-native:apimanagement:Logger": Wire("Microsoft.ApiManagement/service/loggers", *_APIM, "loggerId", parents=_SERVICE),
+    "azure-native:apimanagement:ApiDiagnostic": Wire(
+        "Microsoft.ApiManagement/service/apis/diagnostics", *_APIM, "diagnosticId", parents=_API),
+    "azure-native:operationalinsights:Workspace": Wire(
+        "Microsoft.OperationalInsights/workspaces", "microsoft.operationalinsights/2023-09-01",
+        "operationalinsights/resource-manager/Microsoft.OperationalInsights/stable/2023-09-01/", "workspaceName", parents=_IN_RG),
+    "azure-native:applicationinsights:Component": Wire(
+        "Microsoft.Insights/components", "microsoft.insights/2020-02-02",
+        "applicationinsights/resource-manager/Microsoft.Insights/stable/2020-02-02/", "resourceName", parents=_IN_RG,
+        renames={"applicationType": "Application_Type", "disableIpMasking": "DisableIpMasking", "disableLocalAuth": "DisableLocalAuth",
+                 "flowType": "Flow_Type", "ingestionMode": "IngestionMode", "requestSource": "Request_Source",
+                 "retentionInDays": "RetentionInDays", "samplingPercentage": "SamplingPercentage",
+                 "workspaceResourceId": "WorkspaceResourceId"}),
+    "azure-native:monitor:DiagnosticSetting": Wire(
+        "Microsoft.Insights/diagnosticSettings", "microsoft.insights/2021-05-01-preview",
+        "monitor/resource-manager/Microsoft.Insights/preview/2021-05-01-preview/", "name", parents={"resourceUri": ""}),
     "azure-native:authorization:RoleAssignment": Wire(
         "Microsoft.Authorization/roleAssignments", "microsoft.authorization/2022-04-01",
         "authorization/resource-manager/Microsoft.Authorization/stable/2022-04-01/", "roleAssignmentName", parents={"scope": ""}),

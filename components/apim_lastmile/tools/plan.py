@@ -53,7 +53,7 @@ def _resource_id(typ: str, inputs: dict, azure_name: str) -> Optional[str]:
     if wire.arm_type == "Microsoft.Resources/resourceGroups":
         return f"{group}/{azure_name}"
     path = "/".join(f"{kind}/{name}" for kind, name in zip(types, [*wire.parent_names(inputs), azure_name]))
-    scope = inputs.get("scope") if "scope" in wire.parents else f"{group}/{inputs.get('resourceGroupName', 'rg')}"
+    scope = inputs.get(wire.scope_param) if wire.scope_param else f"{group}/{inputs.get('resourceGroupName', 'rg')}"
     return f"{scope}/providers/{namespace}/{path}"
 
 
@@ -97,17 +97,29 @@ def _masked_inputs(r: "Registration") -> Any:
     return inputs
 
 
+def _component_outputs(name: str, location: str) -> dict:
+    """What Azure answers for an Application Insights component: its connection string names it by its
+    instrumentation key (an identifier) and its regional ingestion endpoint."""
+    key = fake_guid("instrumentation-key", name)
+    return {"instrumentationKey": key, "appId": fake_guid("application", name),
+            "connectionString": f"InstrumentationKey={key};IngestionEndpoint=https://{location}-5.in.applicationinsights.azure.com/;"
+                                f"LiveEndpoint=https://{location}.livediagnostics.monitor.azure.com/;ApplicationId={fake_guid('application', name)}"}
+
+
 class LastMileMocks(pulumi_mocks.Mocks):
     """Answers resource registrations and data-source calls the way Azure would, deterministically.
 
     ``directory`` describes existing app registrations by client id, for programs that adopt one:
     ``{"token_version": 1 or 2 (default 2), "service_principal": bool (default True), "assignment_required": bool}``.
+    ``components`` describes existing Application Insights components by name: ``{"disable_local_auth": bool}``.
     """
 
-    def __init__(self, directory: Optional[dict[str, dict]] = None, stacks: Optional[dict[str, dict]] = None) -> None:
+    def __init__(self, directory: Optional[dict[str, dict]] = None, stacks: Optional[dict[str, dict]] = None,
+                 components: Optional[dict[str, dict]] = None) -> None:
         super().__init__()
         self.directory = directory or {}
         self.stacks = stacks or {}
+        self.components = components or {}
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
         inputs = _plain(args.inputs)
@@ -154,6 +166,8 @@ class LastMileMocks(pulumi_mocks.Mocks):
             version = hashlib.sha256(json.dumps((inputs.get("properties") or {}).get("value")).encode()).hexdigest()[:32]
             props["secretUriWithVersion"] = f"https://{vault}.vault.azure.net/secrets/{azure_name}/{version}"
             outputs["properties"] = props
+        elif typ == "azure-native:applicationinsights:Component":
+            outputs.update(_component_outputs(azure_name, inputs.get("location") or "westeurope"))
         elif typ == "time:index/rotating:Rotating":
             # A fixed clock (2026-01-01T00:00:00Z), so plans are stable from run to run.
             outputs.update(rfc3339="2026-01-01T00:00:00Z", unix=1767225600)
@@ -184,6 +198,12 @@ class LastMileMocks(pulumi_mocks.Mocks):
                 "defaultHostName": f"{name}.azurewebsites.net",
                 "identity": {"type": "SystemAssigned", "principalId": fake_guid("site", name)},
             }
+        if args.token == "azure-native:applicationinsights:getComponent":
+            name = args.args.get("resourceName", "component")
+            found = self.components.get(name, {})
+            return {**_component_outputs(name, "westeurope"), "name": name, "disableLocalAuth": found.get("disable_local_auth", True),
+                    "id": f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{args.args.get('resourceGroupName', 'rg')}"
+                          f"/providers/Microsoft.Insights/components/{name}"}
         if args.token == "azuread:index/getApplication:getApplication":
             client_id = args.args.get("clientId", "")
             app = self.directory.get(client_id, {})
