@@ -121,7 +121,8 @@ def test_lastmile_permissions_lists_the_least_roles_and_graph_permissions(capsys
     assert main(["permissions", "dev", "--project-dir", str(REPO)]) == 0
     out = capsys.readouterr().out
     assert f"resource group rg-lastmile-dev in subscription {plan_mod.SUBSCRIPTION_ID}  Role Based Access Control Administrator, " \
-           "constrained to: Key Vault Secrets User, Storage Blob Data Owner, Storage Blob Data Reader" in out
+           "constrained to: Key Vault Secrets User, Monitoring Metrics Publisher, Storage Blob Data Owner, " \
+           "Storage Blob Data Reader" in out
     assert "Application.ReadWrite.OwnedBy" in out and "AppRoleAssignment.ReadWrite.All and Application.Read.All" in out
     assert "Contributor (or create the group beforehand" in out and "  Owner" not in out and "User Access Administrator" not in out
 

@@ -74,7 +74,7 @@ HOSTILE = [
     ("int-literal-without-digits", "config:\n  apim-lastmile:a: 0x_\n", "2:20", "valid int"),
     ("int-with-5000-digits", "config:\n  apim-lastmile:a: " + "7" * 5000 + "\n", "2:20", "valid int"),
     ("duplicate-top-level-key", "config:\n  apim-lastmile:a: 1\nconfig:\n  apim-lastmile:b: 2\n", "3:1", "duplicate key (first at line 1)"),
-    ("duplicate-config-key", DEV + "  apim-lastmile:gateway: {sku: Premium}\n", "43:3", "duplicate key (first at line 7)"),
+    ("duplicate-config-key", DEV + "  apim-lastmile:gateway: {sku: Premium}\n", f"{DEV.count(chr(10)) + 1}:3", "duplicate key (first at line 7)"),
     ("duplicate-nested-key", "config:\n  apim-lastmile:gateway:\n    sku: Consumption\n    sku: Premium\n", "4:5", "duplicate key (first at line 3)"),
     ("duplicate-equal-keys", "config:\n  apim-lastmile:a: {1: x, 1.0: y}\n", "2:27", "duplicate key"),
     ("unhashable-key", "config:\n  apim-lastmile:a: {[1]: x}\n", "2:21", "plain key"),

@@ -171,11 +171,13 @@ def test_a_gateway_exported_by_one_stack_is_a_gateway_ref_in_another():
 
     exported = stack_plan("prod").outputs["gateway"]
     assert set(exported) == {"serviceName", "resourceGroupName", "principalId", "identityClientId", "identityType", "gatewayUrl", "sku", "cache",
-                             "outboundIps", "privateLink", "systemPrincipalId"}
+                             "outboundIps", "privateLink", "systemPrincipalId", "telemetry"}
+    assert set(exported["telemetry"]) == {"loggerId", "workspaceId", "applicationInsightsId", "connectionString", "samplingPercentage",
+                                          "logClientIp", "headers"}
     assert set(exported["privateLink"]) == {"subnetId", "location", "dnsZoneIds", "endpointCapacity", "integrationSubnetId"}
 
     def consumer():
-        ref = gateway_ref_from_stack(pulumi.StackReference("platform/lastmile/prod"), sku=exported["sku"])
+        ref = gateway_ref_from_stack(pulumi.StackReference("platform/lastmile/prod"), sku=exported["sku"], with_telemetry=True)
         KeyVaultSecretBackend("team", {"gateway": ref, "resource_group_name": "rg-team", "api_path": "team",
                                        "backend_url": "https://team.contoso.com", "username": "svc", "delivery": "send-request"})
 
@@ -186,6 +188,23 @@ def test_a_gateway_exported_by_one_stack_is_a_gateway_ref_in_another():
     assert named["serviceName"] == exported["serviceName"] and named["resourceGroupName"] == exported["resourceGroupName"]
     xml = plan.one("azure-native:apimanagement:ApiPolicy").plain_inputs["value"]
     assert f'client-id="{exported["identityClientId"]}"' in xml
+    # The consumer's API logs through the platform's logger, with the platform's sampling.
+    diagnostic = plan.one("azure-native:apimanagement:ApiDiagnostic", "team-diagnostic").plain_inputs
+    assert diagnostic["loggerId"] == exported["telemetry"]["loggerId"]
+    assert diagnostic["sampling"]["percentage"] == exported["telemetry"]["samplingPercentage"]
+
+
+def test_a_stack_reference_with_telemetry_refuses_a_gateway_that_exports_none():
+    import pulumi
+
+    from apim_lastmile import EntraBackend, gateway_ref_from_stack
+    from apim_lastmile.tools.plan import LastMileMocks
+
+    exported = {k: v for k, v in stack_plan("prod").outputs["gateway"].items() if k != "telemetry"}
+    with pytest.raises(ValueError, match="exports no telemetry"):  # at deploy time, in the engine's wrapper
+        run(lambda: EntraBackend("team", {"gateway": gateway_ref_from_stack(pulumi.StackReference("p/l/prod"), with_telemetry=True),
+                                          "api_path": "team", "backend_url": "https://team.blob.core.windows.net/c", "audience": "storage"}),
+            mocks=LastMileMocks(stacks={"p/l/prod": {"gateway": exported}}))
 
 
 def test_a_stack_reference_without_the_tier_cannot_take_send_request():

@@ -201,7 +201,7 @@ def test_lastmile_permissions_dev_names_the_subscription(capsys, cached_plans):
     assert main(["permissions", "dev", "--project-dir", str(REPO)]) == 0
     out = capsys.readouterr().out
     assert (f"resource group rg-lastmile-dev in subscription {SUBSCRIPTION_ID}  {RBAC_ADMIN}Key Vault Secrets User, "
-            "Storage Blob Data Owner, Storage Blob Data Reader") in out
+            "Monitoring Metrics Publisher, Storage Blob Data Owner, Storage Blob Data Reader") in out
     assert re.search(rf"^subscription {SUBSCRIPTION_ID} +Contributor \(or create the group beforehand", out, re.M)
     assert "resource group rg-lastmile-dev  " not in out
 

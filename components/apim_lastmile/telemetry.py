@@ -18,7 +18,6 @@ azure-monitor/app/connection-strings); what keeps it from being a credential is 
 component must have (checked when the program runs).
 """
 
-from __future__ import annotations
 
 import re
 from typing import Any, Optional, TypedDict
@@ -38,8 +37,6 @@ except ImportError:  # pragma: no cover
 #: The logger's id on the gateway, and the diagnostic's (APIM names an Application Insights diagnostic this way).
 LOGGER_ID = "lastmile-appinsights"
 DIAGNOSTIC_ID = "applicationinsights"
-#: The name of every diagnostic setting the library creates (one per resource, to the workspace).
-RESOURCE_LOGS_SETTING = "lastmile-resource-logs"
 PUBLISHER_ROLE = "Monitoring Metrics Publisher"
 #: Log Analytics retention of a PerGB2018 workspace, in days (REST spec 2023-09-01: retentionInDays; the interactive
 #: retention range learn.microsoft.com/azure/azure-monitor/logs/data-retention-configure).
@@ -257,11 +254,12 @@ def api_diagnostic(name: str, parent: pulumi.Resource, gateway: Any, api: pulumi
 
 def resource_logs(logical: str, parent: pulumi.Resource, resource_id: pulumi.Input[str], workspace_id: pulumi.Input[str],
                   dedicated: bool = False) -> monitor.DiagnosticSetting:
-    """Every resource log (category group ``allLogs``) and metric of ``resource_id`` to the workspace; ``dedicated``
+    """Every resource log (category group ``allLogs``) and metric of ``resource_id`` to the workspace (the setting is named
+    after ``logical``, so that each one has a name of its own in a template); ``dedicated``
     writes them to resource-specific tables (API Management's ApiManagementGatewayLogs) instead of AzureDiagnostics."""
     args: dict[str, Any] = {"log_analytics_destination_type": "Dedicated"} if dedicated else {}
     return monitor.DiagnosticSetting(
-        logical, name=RESOURCE_LOGS_SETTING, resource_uri=resource_id, workspace_id=workspace_id,
+        logical, name=f"lastmile-{logical}", resource_uri=resource_id, workspace_id=workspace_id,
         logs=[{"category_group": "allLogs", "enabled": True}], metrics=[{"category": "AllMetrics", "enabled": True}],
         opts=pulumi.ResourceOptions(parent=parent), **args)
 

@@ -113,7 +113,8 @@ WIRES: dict[str, Wire] = {
         "Microsoft.Insights/components", "microsoft.insights/2020-02-02",
         "applicationinsights/resource-manager/Microsoft.Insights/stable/2020-02-02/", "resourceName", parents=_IN_RG,
         renames={"applicationType": "Application_Type", "disableIpMasking": "DisableIpMasking", "disableLocalAuth": "DisableLocalAuth",
-                 "flowType": "Flow_Type", "ingestionMode": "IngestionMode", "requestSource": "Request_Source",
+                 "flowType": "Flow_Type", "forceCustomerStorageForProfiler": "ForceCustomerStorageForProfiler",
+                 "hockeyAppId": "HockeyAppId", "immediatePurgeDataOn30Days": "ImmediatePurgeDataOn30Days", "ingestionMode": "IngestionMode", "requestSource": "Request_Source",
                  "retentionInDays": "RetentionInDays", "samplingPercentage": "SamplingPercentage",
                  "workspaceResourceId": "WorkspaceResourceId"}),
     "azure-native:monitor:DiagnosticSetting": Wire(
