@@ -14,11 +14,14 @@ BREAKER = {"rules": [{"name": "lastmile-breaker", "acceptRetryAfter": True, "tri
 
 
 def test_prod_backends_trip_on_server_errors_and_throttling_and_dev_has_no_breaker():
-    for backend in stack_plan("prod").of_type(BACKEND):
-        assert backend.plain_inputs["circuitBreaker"] == BREAKER, backend.name
+    prod = {b.name: b.plain_inputs for b in stack_plan("prod").of_type(BACKEND)}
+    pool = prod.pop("chat-pool")  # a pool routes; its members trip
+    assert "circuitBreaker" not in pool and [m["id"].rsplit("/", 1)[1] for m in pool["pool"]["services"]] == ["chat-1", "chat-2"]
+    for name, backend in prod.items():
+        assert backend["circuitBreaker"] == BREAKER, name
     dev = stack_plan("dev").of_type(BACKEND)
     assert {b.name for b in dev} == {"orders-backend", "invoices-backend", "legacy-backend", "lake-backend"}  # every kind
-    assert {b.name for b in stack_plan("prod").of_type(BACKEND)} == {"orders-backend", "invoices-backend", "erp-backend", "lake-backend"}
+    assert set(prod) == {"orders-backend", "invoices-backend", "erp-backend", "lake-backend", "chat-member-1", "chat-member-2"}
     assert [b.plain_inputs.get("circuitBreaker") for b in dev] == [None] * 4  # Consumption has none
 
 
@@ -52,7 +55,7 @@ from apim_lastmile.resilience import IDEMPOTENT_METHODS, idempotent_retry  # noq
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_every_api_retries_transient_failures_of_idempotent_methods_only(stack, assert_valid_policy):
     policies = stack_plan(stack).policies()
-    assert len(policies) == 4
+    assert len(policies) == {"dev": 4, "prod": 5}[stack]
     for name, xml in policies.items():
         assert_valid_policy(xml)
         backend = etree.fromstring(xml.encode()).find("backend")
