@@ -131,6 +131,28 @@ def _loggers(args: ResourceValidationArgs) -> Iterable[str]:
 
 
 
+
+#: Header names that carry a credential, or may (a part of the name, case-insensitive): the same list as the library's
+#: ``telemetry.CREDENTIAL_HEADER_PARTS`` (a test keeps them equal; the pack does not import the library).
+CREDENTIAL_HEADER_PARTS = ("auth", "key", "token", "secret", "cookie", "password", "credential", "signature", "sas", "session")
+_DIAGNOSTIC_TYPES = ("Diagnostic", "ApiDiagnostic", "WorkspaceDiagnostic", "WorkspaceApiDiagnostic")
+
+
+def _diagnostics(args: ResourceValidationArgs) -> Iterable[str]:
+    """A diagnostic that logs a header carrying a credential (Authorization, the subscription key, a cookie...) writes it
+    into Application Insights or Azure Monitor, where everyone who reads logs reads it too."""
+    if not is_type(args.resource_type, "apimanagement", *_DIAGNOSTIC_TYPES):
+        return
+    for side in ("frontend", "backend"):
+        for message in ("request", "response"):
+            headers = dig(args.props, side, message, "headers")
+            listed = headers if headers is not None and not isinstance(headers, (str, bytes, Mapping)) and hasattr(headers, "__iter__") else []
+            for header in listed:
+                part = next((p for p in CREDENTIAL_HEADER_PARTS if p in str(header).lower()), None)
+                if part is not None:
+                    yield (f"{args.name}: the diagnostic logs the {side} {message} header {header!r}, which may carry a "
+                           "credential; log no header named like a key, token, cookie or authorization")
+
 #: App settings that hand an app's telemetry a key: the instrumentation key, or a connection string sent without
 #: Microsoft Entra authentication (APPLICATIONINSIGHTS_AUTHENTICATION_STRING "Authorization=AAD", optionally with the
 #: user-assigned identity's ClientId: learn.microsoft.com/azure/azure-monitor/app/azure-ad-authentication).

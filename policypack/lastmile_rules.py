@@ -20,7 +20,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceVali
 
 from pack_base import BROAD_ROLE_IDS, _rule, _stack_rule, dig, is_type  # noqa: F401
 from lastmile_audit.apim_reading import NOT_POLICY_DOCUMENTS, POLICY_TYPES, parse_policy, policy_resource  # noqa: F401
-from credentials import _app_telemetry, _backends, _loggers, _policies, policy_findings  # noqa: F401
+from credentials import _app_telemetry, _backends, _diagnostics, _loggers, _policies, policy_findings  # noqa: F401
 from resource_rules import _apim_identity, _broad_roles, _easy_auth, _function_app, _key_vault, _named_values  # noqa: F401
 from stack_rules import _named_value_backing  # noqa: F401
 from network_rules import _DEDICATED_IP_TIERS, _VIRTUAL_NETWORK_TIERS, _access_restrictions, _open_backend_apps, _private_backend_endpoints  # noqa: F401
@@ -44,6 +44,8 @@ RULES: list[ResourceValidationPolicy] = [
           "authentication, not an instrumentation key.", _app_telemetry),
     _rule("loggers-use-managed-identity", "APIM loggers authenticate with the gateway's managed identity, not an "
           "instrumentation key or a bare connection string.", _loggers),
+    _rule("diagnostics-log-no-credentials", "APIM diagnostics log no request or response header that may carry a "
+          "credential (Authorization, subscription keys, cookies, tokens).", _diagnostics),
     _rule("access-restrictions-not-open", "App access restrictions (site and SCM) have no allow-all entry.", _access_restrictions),
 ]
 

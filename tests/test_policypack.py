@@ -90,6 +90,12 @@ CASES = [
          {"name": "APPLICATIONINSIGHTS_CONNECTION_STRING", "value": "InstrumentationKey=x;IngestionEndpoint=https://x/"}]}}),
     ("app-telemetry-uses-entra", "azure-native:web:WebAppApplicationSettings",
      {"properties": {"FUNCTIONS_EXTENSION_VERSION": "~4"}}, {"properties": {"APPINSIGHTS_INSTRUMENTATIONKEY": "00000000-0000-0000-0000-000000000000"}}),
+    ("diagnostics-log-no-credentials", "azure-native:apimanagement:ApiDiagnostic",
+     {"loggerId": "/l", "frontend": {"request": {"headers": ["x-correlation-id"]}}},
+     {"loggerId": "/l", "frontend": {"request": {"headers": ["x-correlation-id", "Authorization"]}}}),
+    ("diagnostics-log-no-credentials", "azure-native:apimanagement:Diagnostic",
+     {"loggerId": "/l", "backend": {"response": {"headers": []}}},
+     {"loggerId": "/l", "backend": {"response": {"headers": ["Set-Cookie"]}}}),
     ("access-restrictions-not-open", "azure-native:web:WebAppSlot",
      {"siteConfig": {"ipSecurityRestrictions": [{"ipAddress": "203.0.113.7/32", "action": "Allow"}], "ipSecurityRestrictionsDefaultAction": "Deny"}},
      {"siteConfig": {"scmIpSecurityRestrictions": [{"ipAddress": "Any", "action": "Allow"}]}}),
@@ -100,6 +106,13 @@ CASES = [
 def test_rule_passes_compliant_and_reports_non_compliant(rule, typ, good, bad):
     assert rule_hits(typ, good) == []
     assert rule_hits(typ, bad) == [rule]
+
+
+def test_the_pack_and_the_library_agree_on_which_headers_may_carry_a_credential():
+    from apim_lastmile import telemetry
+    import credentials
+
+    assert credentials.CREDENTIAL_HEADER_PARTS == telemetry.CREDENTIAL_HEADER_PARTS
 
 
 def test_every_rule_has_a_case_and_the_pack_is_mandatory():
