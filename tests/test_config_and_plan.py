@@ -166,7 +166,8 @@ def test_secret_config_key_is_allowed_as_an_extra_key():
     assert env.secret_backends[0].secret_config_key == "erpPassword"
 
 
-def test_cli_text_and_json(capsys):
+def test_cli_text_and_json(capsys, cached_plans):
+    # The command's output, from the per-process plan (tests/test_day_two.py proves that planning twice gives the same).
     assert main(["plan", "dev", "--project-dir", str(REPO)]) == 0
     text = capsys.readouterr().out
     assert "azure-native:web:WebAppAuthSettingsV2  orders-auth" in text
@@ -174,7 +175,7 @@ def test_cli_text_and_json(capsys):
     assert main(["plan", "dev", "--json", "--project-dir", str(REPO)]) == 0
     first = capsys.readouterr().out
     assert main(["plan", "dev", "--json", "--project-dir", str(REPO)]) == 0
-    assert capsys.readouterr().out == first, "plan --json must be stable from run to run"
+    assert capsys.readouterr().out == first, "plan --json must render a plan the same way every time"
     data = json.loads(first)
     assert data["stack"] == "dev" and set(data["policies"]) == {"orders-policy", "invoices-policy", "legacy-policy", "lake-policy"}
     assert [r["urn"] for r in data["resources"]] == sorted(r["urn"] for r in data["resources"])

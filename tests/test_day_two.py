@@ -88,7 +88,7 @@ def test_a_second_plan_of_an_unchanged_stack_registers_the_same_inputs_and_optio
     assert again.to_json() == plans[stack].to_json()
 
 
-def test_plan_json_shows_lifecycle_options(capsys):
+def test_plan_json_shows_lifecycle_options(capsys, cached_plans):
     assert main(["plan", "dev", "--json", "--project-dir", str(REPO)]) == 0
     data = json.loads(capsys.readouterr().out)
     by_name = {r["name"]: r for r in data["resources"]}
@@ -97,7 +97,7 @@ def test_plan_json_shows_lifecycle_options(capsys):
     assert any(u.endswith("legacy-rbac-propagation") for u in by_name["legacy-nv-password"]["options"]["dependsOn"])
 
 
-def test_a_changed_option_shows_in_the_plan_diff(tmp_path, capsys):
+def test_a_changed_option_shows_in_the_plan_diff(tmp_path, capsys, cached_plans):
     assert main(["plan", "dev", "--json", "--project-dir", str(REPO)]) == 0
     base = json.loads(capsys.readouterr().out)
     head = json.loads(json.dumps(base))
