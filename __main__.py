@@ -47,6 +47,8 @@ for entry in env.function_backends:
         "function_url": backend.function_url,
         "app_client_id": backend.app_client_id,
         "network": backend.network,
+        "replica_app_names": backend.replica_app_names,
+        "replica_function_urls": backend.replica_function_urls,
     }
 
 secret_backends = {}

@@ -19,10 +19,11 @@ def test_prod_backends_trip_on_server_errors_and_throttling_and_dev_has_no_break
     assert "circuitBreaker" not in pool and [m["id"].rsplit("/", 1)[1] for m in pool["pool"]["services"]] == ["chat-1", "chat-2"]
     for name, backend in prod.items():
         assert backend["circuitBreaker"] == BREAKER, name
-    dev = stack_plan("dev").of_type(BACKEND)
-    assert {b.name for b in dev} == {"orders-backend", "invoices-backend", "legacy-backend", "lake-backend"}  # every kind
+    dev = [b for b in stack_plan("dev").of_type(BACKEND) if b.name != "orders-pool"]
+    # every kind; orders with its North Europe replica is a pool of two
+    assert {b.name for b in dev} == {"orders-member-1", "orders-member-2", "invoices-backend", "legacy-backend", "lake-backend"}
     assert set(prod) == {"orders-backend", "invoices-backend", "erp-backend", "lake-backend", "chat-member-1", "chat-member-2"}
-    assert [b.plain_inputs.get("circuitBreaker") for b in dev] == [None] * 4  # Consumption has none
+    assert [b.plain_inputs.get("circuitBreaker") for b in dev] == [None] * 5  # Consumption has none
 
 
 def test_a_breaker_exactly_on_the_tiers_that_have_one():
@@ -176,3 +177,106 @@ def test_a_pool_in_the_stack_config_reaches_the_component_and_is_refused_at_its_
     with pytest.raises(ConfigError) as err:
         config.parse({**base, "gateway": {**base["gateway"], "sku": "PremiumV2"}})
     assert str(err.value).startswith("apim-lastmile:entraBackends[0].pool:") and "takes no load-balanced backend pool" in str(err.value)
+
+
+# ---- a pool of function apps: replicas in other regions ----------------------------------------------------------------
+
+from apim_lastmile import Gateway  # noqa: E402
+from apim_lastmile.roles import BUILT_IN_ROLES  # noqa: E402
+
+APP = "azure-native:web:WebApp"
+
+
+def _replica_program(sku="StandardV2", replicas=None, **backend):
+    replicas = [{"location": "northeurope", "priority": 2}, {"location": "swedencentral", "priority": 2, "weight": 3}] \
+        if replicas is None else replicas
+
+    def body():
+        network = {"virtual_network": {"address_prefix": "10.40.0.0/24"}} if backend.get("network") == "private" else {}
+        g = Gateway("gw", {"resource_group_name": "rg", "publisher_email": "a@b.co", "publisher_name": "n", "sku": sku,
+                           "location": "westeurope", "telemetry": {}, **network})
+        SecuredFunctionBackend("orders", {"gateway": g.ref, "resource_group_name": "rg", "api_path": "orders",
+                                          "location": "westeurope", "replicas": replicas, **backend})
+    return body
+
+
+def test_a_function_pool_plans_every_member_with_its_identity_roles_auth_and_breaker(assert_valid_policy):
+    plan = run(_replica_program())
+    apps = {a.name: a for a in plan.of_type(APP)}
+    assert {n: a.plain_inputs["location"] for n, a in apps.items()} == {
+        "orders-function": "westeurope", "orders-r1-function": "northeurope", "orders-r2-function": "swedencentral"}
+    backends = {b.name: b.plain_inputs for b in plan.of_type(BACKEND)}
+    pool = backends.pop("orders-pool")
+    ids = {b.name: b.outputs["id"] for b in plan.of_type(BACKEND)}
+    assert pool["backendId"] == "orders" and pool["pool"]["services"] == [
+        {"id": ids["orders-member-1"], "priority": 1, "weight": 1},
+        {"id": ids["orders-member-2"], "priority": 2, "weight": 1},
+        {"id": ids["orders-member-3"], "priority": 2, "weight": 3}]
+    hosts = {a.outputs["defaultHostName"] for a in apps.values()}
+    assert {b["url"] for b in backends.values()} == {f"https://{h}/api" for h in hosts}
+    assert all(b["circuitBreaker"] == BREAKER for b in backends.values())
+    client_id = plan.one("azuread:index/applicationRegistration:ApplicationRegistration").outputs["clientId"]
+    gateway_principal = plan.one("azure-native:apimanagement:ApiManagementService").outputs["identity"]["principalId"]
+    for label in ("orders", "orders-r1", "orders-r2"):
+        app = apps[f"{label}-function"]
+        principal = app.outputs["identity"]["principalId"]
+        auth = plan.one("azure-native:web:WebAppAuthSettingsV2", f"{label}-auth").plain_inputs
+        aad = auth["identityProviders"]["azureActiveDirectory"]
+        # One registration, one audience: the token APIM gets reaches any member; only the gateway's identity is let in.
+        assert aad["registration"]["clientId"] == client_id
+        assert aad["validation"]["defaultAuthorizationPolicy"]["allowedPrincipals"]["identities"] == [gateway_principal]
+        assert auth["name"] == app.plain_inputs["name"] and auth["globalValidation"]["unauthenticatedClientAction"] == "Return401"
+        grants = {g.plain_inputs["roleDefinitionId"].rsplit("/", 1)[1]: g.plain_inputs
+                  for g in plan.of_type("azure-native:authorization:RoleAssignment") if g.plain_inputs["principalId"] == principal}
+        storage = plan.one("azure-native:storage:StorageAccount", f"{label}-storage")
+        # Each member's own identity: Storage Blob Data Owner on its own host storage, the publisher role on the component.
+        assert grants[BUILT_IN_ROLES["Storage Blob Data Owner"]]["scope"] == storage.outputs["id"]
+        assert set(grants) == {BUILT_IN_ROLES["Storage Blob Data Owner"], BUILT_IN_ROLES["Monitoring Metrics Publisher"]}
+        assert storage.plain_inputs["location"] == app.plain_inputs["location"]
+        assert plan.one("azure-native:web:WebAppScmAllowed", f"{label}-no-scm-basic-auth").plain_inputs["allow"] is False
+    # Only one app registration and one app role assignment, to the gateway.
+    assert len(plan.of_type("azuread:index/applicationRegistration:ApplicationRegistration")) == 1
+    assert len(plan.of_type("azuread:index/appRoleAssignment:AppRoleAssignment")) == 1
+    xml = plan.policies()["orders-policy"]
+    assert_valid_policy(xml)
+    assert 'backend-id="orders"' in xml
+
+
+@pytest.mark.parametrize("sku, replicas, backend, key, phrase", [
+    ("PremiumV2", None, {}, "replicas", "takes no load-balanced backend pool"),
+    ("StandardV2", [{"location": "northeurope"}] * 30, {}, "replicas", "2 to 30 backends"),
+    ("StandardV2", [{"location": "Narnia"}], {}, "replicas[0].location", "Azure region"),
+    ("StandardV2", [{"location": "northeurope", "region": "x"}], {}, "replicas[0].region", "unknown key"),
+    ("StandardV2", [{"url": "https://x"}], {}, "replicas[0].url", "unknown key"),
+    ("StandardV2", [{"location": "northeurope", "weight": 0}], {}, "replicas[0].weight", "1 to 100"),
+    ("Consumption", [{"location": "northeurope", "priority": 2}], {}, "replicas[0].priority", "no circuit breakers"),
+    ("StandardV2", None, {"function_app_name": "func-existing"}, "replicas", "not with function_app_name"),
+    ("StandardV2", None, {"network": "private"}, "replicas", "lies in one region"),
+])
+def test_a_function_pool_azure_or_the_tier_cannot_take_is_refused_before_registration(sku, replicas, backend, key, phrase):
+    with pytest.raises(LastMileError) as err:
+        run(_replica_program(sku, replicas, **backend))
+    assert str(err.value).startswith(f"{key}:") and phrase in str(err.value), str(err.value)
+    assert not [r.urn for r in registered() if "SecuredFunctionBackend" in r.urn]  # the gateway came first; nothing of the backend
+
+
+def test_the_member_ids_of_a_function_pool_are_taken():
+    def body():
+        g = Gateway("gw", {"resource_group_name": "rg", "publisher_email": "a@b.co", "publisher_name": "n", "sku": "StandardV2"})
+        SecuredFunctionBackend("orders", {"gateway": g.ref, "resource_group_name": "rg", "api_path": "orders",
+                                          "replicas": [{"location": "northeurope"}]})
+        EntraBackend("orders-2", {"gateway": g.ref, "api_path": "other", "audience": "storage",
+                                  "backend_url": "https://a.blob.core.windows.net/c"})
+
+    with pytest.raises(LastMileError) as err:
+        run(body)
+    assert "'orders-2' is already used by 'orders'" in str(err.value)
+
+
+def test_dev_shares_orders_between_two_regions_by_weight():
+    plan = stack_plan("dev")
+    pool = plan.one(BACKEND, "orders-pool").plain_inputs["pool"]["services"]
+    assert [(s["priority"], s["weight"]) for s in pool] == [(1, 1), (1, 1)]  # no breakers on Consumption: no failover tier
+    # The primary app in the group's region (no location of its own), the replica in North Europe.
+    assert {a.plain_inputs.get("location") for a in plan.of_type(APP) if a.name.startswith("orders")} == {None, "northeurope"}
+    assert len(plan.outputs["function_backends"]["orders"]["replica_app_names"]) == 1

@@ -14,7 +14,7 @@ from . import audiences, claims, naming, policy, urls
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
-from .resilience import backend_entity, backend_pool, check_pool, idempotent_retry
+from .resilience import backend_entity, backend_pool, check_pool, claim_member_ids, idempotent_retry
 from .roles import BUILT_IN_ROLES, READ_ONLY_ROLES, assign, role_id, role_name
 
 try:
@@ -183,10 +183,8 @@ def _validate(name: str, args: EntraBackendArgs) -> dict:
     for index, member in enumerate(pool):
         if not isinstance(member["url"], pulumi.Output):
             check_backend_url(member["url"], key=f"pool[{index}].url", entry=entry)
-    # Member backend ids (<name>-1 for backend_url, <name>-2... for the pool's) share the gateway's id space with the
-    # APIs and their backends (api.check_api_path claims those).
-    for number in range(1, len(pool) + 2 if pool else 1):
-        claims.CLAIMS.claim(("api id", claims.gateway_key(gateway["service_name"])), f"{name}-{number}", name, "pool", what="API id")
+    if pool:  # member 1 is backend_url, the pool's follow
+        claim_member_ids(name, gateway, len(pool) + 1)
     return {
         "pool": pool, "gateway": gateway, "resource": resource, "entry": entry, "grants": grants, "headers": headers,
         "operations": operations, "api_path": api_path, "subscription_required": args.get("subscription_required", True),

@@ -14,11 +14,12 @@ import pulumi_azuread as azuread
 from pulumi_azure_native import authorization, storage, web
 
 from . import arguments, claims, flex, naming, policy, telemetry
+from .azure_rules import check_location
 from .api import Operation, check_api_path, check_backend_basics, check_operations, publish_api
 from .errors import LastMileError
 from .gateway import GatewayRef
 from .network import DENY_ALL, NetworkMode, access_restrictions, check_ranges, choose_mode, count_endpoints, private_endpoint
-from .resilience import backend_entity, idempotent_retry
+from .resilience import backend_entity, backend_pool, check_pool, claim_member_ids, idempotent_retry
 from .roles import BUILT_IN_ROLES, assign
 from .storage import keyless_account_args, private_account_args
 
@@ -59,6 +60,17 @@ class FunctionRuntime(TypedDict, total=False):
     dotnet-isolated 8.0, java 17, powershell 7.4."""
 
 
+class FunctionReplica(TypedDict, total=False):
+    """One further copy of a SecuredFunctionBackend's function app, a member of its load-balanced pool."""
+
+    location: Required[str]
+    """The replica's Azure region, e.g. northeurope."""
+    priority: int
+    """1-100: APIM sends to the lowest priority whose members are up; default 1 (the primary app is priority 1)."""
+    weight: int
+    """1-100: the share among members of one priority; default 1."""
+
+
 class SecuredFunctionBackendArgs(TypedDict, total=False):
     """Arguments of SecuredFunctionBackend: an Azure Function behind Easy Auth that only the gateway's identity may
     call, and the APIM API in front of it."""
@@ -93,6 +105,11 @@ class SecuredFunctionBackendArgs(TypedDict, total=False):
     deployment_ip_ranges: Sequence[str]
     """gateway-ip: CIDR ranges allowed on the SCM (deployment) site, e.g. your CI runners; default none. Not with
     private, where the SCM site is private too (deploy from inside the network)."""
+    replicas: Sequence[FunctionReplica]
+    """Further copies of the function app in other regions, load-balanced with it in one pool (priority, then weight;
+    a member whose circuit breaker is open is skipped): each with its own plan, host storage and identity, behind the
+    same app registration, so one token reaches any of them. Not with function_app_name or network private; on a
+    tier that takes pools; default none."""
     zone_redundant: NotRequired[bool]
     """Spread the app over the region's availability zones (a zone-redundant Flex Consumption plan, which keeps at
     least two always-ready instances, billed as such) with zone-redundant (ZRS) host storage; default false. Only
@@ -129,6 +146,7 @@ def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
     arguments.check_bool(args, "zone_redundant")
     if args.get("zone_redundant") and app_name is not None:
         raise LastMileError("zone_redundant", True, "only for a function app this backend creates: an adopted app's plan is its owner's")
+    replicas = _check_replicas(name, args.get("replicas"), gateway, app_name, network)
     if network == NetworkMode.PRIVATE.value:
         # The app's endpoint (sites) and, for an app we create, its host storage's (blob).
         count_endpoints(gateway, name, 1 if app_name is not None else 2)
@@ -140,7 +158,29 @@ def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
         "max_instances": max_instances, "operations": operations, "api_path": api_path,
         "subscription_required": args.get("subscription_required", True),
         "protect": args.get("protect", False), "zone_redundant": bool(args.get("zone_redundant", False)),
+        "replicas": replicas,
     }
+
+
+def _check_replicas(name: str, replicas: object, gateway: GatewayRef, app_name: Optional[str], network: str) -> list[dict]:
+    """Replicas (``[{"location": ..., "priority": ..., "weight": ...}]``): apps this backend creates, in known regions,
+    on a tier that takes pools, never private (a private app joins the function subnet of the gateway's network, which
+    lies in one region); their member ids are claimed on the gateway."""
+    checked = check_pool(replicas, gateway, "replicas", target="location")
+    if not checked:
+        return []
+    if app_name is not None:
+        raise LastMileError("replicas", f"{len(checked)} replicas", "replicas are function apps this backend creates: not with "
+                                                                     "function_app_name (adopt the others' apps as backends of their own)")
+    if network == NetworkMode.PRIVATE.value:
+        raise LastMileError("replicas", f"{len(checked)} replicas", "a private function app joins the function subnet of the "
+                                                                     "gateway's network, which lies in one region: give this "
+                                                                     "backend network gateway-ip or identity-only, or no replicas")
+    for index, replica in enumerate(checked):
+        check_location(f"replicas[{index}].location", replica["location"])
+    naming.check_prefix_fits(naming.FUNCTION_APP, "SecuredFunctionBackend name", f"func-{name}-r{len(checked)}-")
+    claim_member_ids(name, gateway, len(checked) + 1, "replicas")
+    return checked
 
 
 def _field(result: object, key: str) -> object:
@@ -195,6 +235,10 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
     """The client id of the app registration the gateway gets tokens for."""
     network: pulumi.Output[str]
     """The network mode built: identity-only, gateway-ip or private (lastmile verify checks it)."""
+    replica_app_names: pulumi.Output[list[str]]
+    """The replicas' Function App names, in the order of replicas (deploy the same code to each); empty without."""
+    replica_function_urls: pulumi.Output[list[str]]
+    """The replicas' own https://<host>/api URLs (each answers 401 to anyone but the gateway); empty without."""
 
     def __init__(self, name: str, args: SecuredFunctionBackendArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         v = _validate(name, args)
@@ -214,53 +258,40 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
             client_id, identity_ready = self._app_registration(gateway)
             token_version = pulumi.Output.from_input(2)
 
-        # 2. The function itself, created or adopted, and in network mode private its endpoint in the gateway's network.
+        # 2. The function itself, created or adopted, and in network mode private its endpoint in the gateway's network;
+        #    replicas in other regions (apps of their own, the same registration).
         reachable: list[pulumi.Resource] = []
         if v["app_name"] is None:
-            app_name, host, app_id = self._function_app(rg, args.get("location"), v, gateway)
+            app_name, host, app_id = self._function_app(name, rg, args.get("location"), v, gateway)
             if v["network"] == NetworkMode.PRIVATE.value:
                 reachable.append(private_endpoint(name, self, rg, app_id, "sites", gateway["private_link"]))
         else:
             existing = web.get_web_app_output(name=v["app_name"], resource_group_name=rg, opts=pulumi.InvokeOutputOptions(parent=self))
             app_name, host, app_id = pulumi.Output.from_input(v["app_name"]), existing.default_host_name, existing.id
-        self._lock_down(app_name, rg)
+        apps = [(name, app_name, host, app_id)] + [
+            (label, *self._function_app(label, rg, replica["location"], v, gateway))
+            for label, replica in ((f"{name}-r{i + 1}", r) for i, r in enumerate(v["replicas"]))]
+        issuer = pulumi.Output.all(client.tenant_id, token_version).apply(lambda t: token_issuer(*t))
+        for label, each_name, _, _ in apps:
+            self._lock_down(label, each_name, rg)
+            # 3. Easy Auth: 401 for anyone without a token, and only APIM's identity with one.
+            self._easy_auth(label, each_name, rg, client_id, issuer, gateway["principal_id"])
 
-        # 3. Easy Auth: 401 for anyone without a token, and only APIM's identity with one.
-        web.WebAppAuthSettingsV2(
-            f"{name}-auth",
-            name=app_name,
-            resource_group_name=rg,
-            platform={"enabled": True, "runtime_version": "~1"},
-            global_validation={
-                "require_authentication": True,
-                "unauthenticated_client_action": web.UnauthenticatedClientActionV2.RETURN401,
-            },
-            http_settings={"require_https": True},
-            login={"token_store": {"enabled": False}},
-            identity_providers={
-                "azure_active_directory": {
-                    "enabled": True,
-                    "registration": {
-                        "client_id": client_id,
-                        # The issuer of the tokens the app's registration gets: Easy Auth checks it (token_issuer).
-                        "open_id_issuer": pulumi.Output.all(client.tenant_id, token_version).apply(lambda t: token_issuer(*t)),
-                    },
-                    "validation": {
-                        "allowed_audiences": [client_id, pulumi.Output.concat("api://", client_id)],
-                        "default_authorization_policy": {"allowed_principals": {"identities": [gateway["principal_id"]]}},
-                    },
-                }
-            },
-            # Retained: deleting auth settings resets the app to no authentication, which would open an adopted app
-            # to anonymous callers; a destroyed app takes its settings along.
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
-        )
+        # 4. APIM: a backend entity for the function (for each member of the pool, with replicas), and the API whose
+        # policy carries the token. A cold or failing function: APIM stops calling it for a while instead of
+        # hammering it (resilience.py); with replicas, the pool sends to another member meanwhile.
+        def entity(backend_id: str, label: str, each_host, each_id, logical: Optional[str] = None):
+            return backend_entity(backend_id, self, gateway, pulumi.Output.concat("https://", each_host, "/api"),
+                                  f"Azure Function for {label}, reached with APIM's managed identity",
+                                  resource_id=pulumi.Output.concat("https://management.azure.com", each_id), logical=logical)
 
-        # 4. APIM: a backend entity for the function, and the API whose policy carries the token.
-        # A cold or failing function: APIM stops calling it for a while instead of hammering it (resilience.py).
-        backend = backend_entity(name, self, gateway, pulumi.Output.concat("https://", host, "/api"),
-                                 f"Azure Function for {name}, reached with APIM's managed identity",
-                                 resource_id=pulumi.Output.concat("https://management.azure.com", app_id))
+        if not v["replicas"]:
+            backend = entity(name, name, host, app_id)
+        else:
+            shares = [(1, 1)] + [(r["priority"], r["weight"]) for r in v["replicas"]]
+            members = [(entity(f"{name}-{i + 1}", label, each_host, each_id, logical=f"{name}-member-{i + 1}"), *shares[i])
+                       for i, (label, _, each_host, each_id) in enumerate(apps)]
+            backend = backend_pool(name, self, gateway, members, f"Azure Functions for {name}: a load-balanced pool over its regions")
         self.policy_xml = pulumi.Output.all(client_id, gateway.get("identity_client_id")).apply(
             lambda ids: policy.render(
                 inbound=[
@@ -280,12 +311,15 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
         )
         self.function_app_name = app_name
         self.function_url = pulumi.Output.concat("https://", host, "/api")
+        self.replica_app_names = pulumi.Output.all(*(each_name for _, each_name, _, _ in apps[1:]))
+        self.replica_function_urls = pulumi.Output.all(*(pulumi.Output.concat("https://", each_host, "/api") for _, _, each_host, _ in apps[1:]))
         self.app_client_id = client_id
         self.network = pulumi.Output.from_input(v["network"])
         self.register_outputs(
             {
                 "api_url": self.api_url, "policy_xml": self.policy_xml, "function_app_name": app_name,
                 "function_url": self.function_url, "app_client_id": client_id, "network": self.network,
+                "replica_app_names": self.replica_app_names, "replica_function_urls": self.replica_function_urls,
             }
         )
 
@@ -349,11 +383,11 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
         )
         return app.client_id, [principal, assignment]
 
-    def _function_app(self, rg, location, v: dict, gateway: GatewayRef) -> tuple:
-        """A Flex Consumption Function App that reaches its storage with its own identity (no keys). In network mode
-        private the storage has no public access either: the app sends its outbound traffic into the gateway's network
-        (the function subnet) and reaches the storage's blob endpoint through a private endpoint there."""
-        name = self._name
+    def _function_app(self, name: str, rg, location, v: dict, gateway: GatewayRef) -> tuple:
+        """A Flex Consumption Function App (``name``: the component's, or a replica's ``<name>-r<n>``) that reaches its
+        storage with its own identity (no keys). In network mode private the storage has no public access either: the
+        app sends its outbound traffic into the gateway's network (the function subnet) and reaches the storage's blob
+        endpoint through a private endpoint there."""
         private = v["network"] == NetworkMode.PRIVATE.value
         suffix = naming.unique_suffix(name, self, keepers={"resourceGroup": rg, "location": location})
         account = storage.StorageAccount(
@@ -458,7 +492,37 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
             telemetry.resource_logs(f"{name}-resource-logs", self, app.id, sink["workspace_id"])
         return app.name, app.default_host_name, app.id
 
-    def _lock_down(self, app_name: pulumi.Input[str], rg: pulumi.Input[str]) -> None:
+    def _easy_auth(self, label: str, app_name: pulumi.Input[str], rg: pulumi.Input[str], client_id: pulumi.Input[str],
+                   issuer: pulumi.Input[str], gateway_principal: pulumi.Input[str]) -> None:
+        """App Service Authentication on one app: 401 for anyone without a token, and only the gateway's identity with
+        one (tokens of the app registration ``client_id``, from ``issuer``: the registration's token version decides it)."""
+        web.WebAppAuthSettingsV2(
+            f"{label}-auth",
+            name=app_name,
+            resource_group_name=rg,
+            platform={"enabled": True, "runtime_version": "~1"},
+            global_validation={
+                "require_authentication": True,
+                "unauthenticated_client_action": web.UnauthenticatedClientActionV2.RETURN401,
+            },
+            http_settings={"require_https": True},
+            login={"token_store": {"enabled": False}},
+            identity_providers={
+                "azure_active_directory": {
+                    "enabled": True,
+                    "registration": {"client_id": client_id, "open_id_issuer": issuer},
+                    "validation": {
+                        "allowed_audiences": [client_id, pulumi.Output.concat("api://", client_id)],
+                        "default_authorization_policy": {"allowed_principals": {"identities": [gateway_principal]}},
+                    },
+                }
+            },
+            # Retained: deleting auth settings resets the app to no authentication, which would open an adopted app
+            # to anonymous callers; a destroyed app takes its settings along.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
+
+    def _lock_down(self, label: str, app_name: pulumi.Input[str], rg: pulumi.Input[str]) -> None:
         """No FTP and no SCM basic-auth publishing credentials: deployments go through Entra ID.
 
         ``retain_on_delete``: azure-native deletes these settings by writing ``allow: true``
@@ -466,8 +530,8 @@ class SecuredFunctionBackend(pulumi.ComponentResource):
         would turn basic-auth publishing back on. Retained, the setting stays off; a destroyed app takes it along.
         """
         keep = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
-        web.WebAppFtpAllowed(f"{self._name}-no-ftp-basic-auth", name=app_name, resource_group_name=rg, allow=False, opts=keep)
-        web.WebAppScmAllowed(f"{self._name}-no-scm-basic-auth", name=app_name, resource_group_name=rg, allow=False, opts=keep)
+        web.WebAppFtpAllowed(f"{label}-no-ftp-basic-auth", name=app_name, resource_group_name=rg, allow=False, opts=keep)
+        web.WebAppScmAllowed(f"{label}-no-scm-basic-auth", name=app_name, resource_group_name=rg, allow=False, opts=keep)
 
 
 def _check_private_storage_link(link: dict) -> None:

@@ -82,13 +82,15 @@ def idempotent_retry():
                         body=[policy.forward_request(buffer_request_body=True)], count=2, interval=1, delta=1, max_interval=4)
 
 
-def check_pool(pool: Any, gateway: Any, key: str = "pool") -> list[dict[str, Any]]:
-    """The further members of a load-balanced pool: ``[{"url": ..., "priority": 1-100, "weight": 1-100}, ...]`` (the
-    first member is the component's own URL), on a tier that takes pools, 30 members at most."""
+def check_pool(pool: Any, gateway: Any, key: str = "pool", target: str = "url") -> list[dict[str, Any]]:
+    """The further members of a load-balanced pool: ``[{target: ..., "priority": 1-100, "weight": 1-100}, ...]`` (the
+    first member is the component's own; ``target`` is what names a member: an EntraBackend's ``url``, a function
+    replica's ``location``), on a tier that takes pools, 30 members at most."""
     if pool is None:
         return []
+    shape = f"{{'{target}': ..., 'priority': 1, 'weight': 1}}"
     if isinstance(pool, (str, bytes, dict)) or not hasattr(pool, "__iter__"):
-        raise LastMileError(key, pool, "expected a list of {'url': ..., 'priority': 1, 'weight': 1}")
+        raise LastMileError(key, pool, f"expected a list of {shape}")
     members = list(pool)
     sku = arguments.plain(gateway.get("sku")) if isinstance(gateway, dict) else None
     if members and sku is not None and sku not in POOL_TIERS:
@@ -100,16 +102,29 @@ def check_pool(pool: Any, gateway: Any, key: str = "pool") -> list[dict[str, Any
     for index, member in enumerate(members):
         where = f"{key}[{index}]"
         if not isinstance(member, dict):
-            raise LastMileError(where, member, "expected {'url': ..., 'priority': 1, 'weight': 1}")
-        unknown = set(member) - {"url", "priority", "weight"}
+            raise LastMileError(where, member, f"expected {shape}")
+        unknown = set(member) - {target, "priority", "weight"}
         if unknown:
-            raise LastMileError(f"{where}.{sorted(unknown)[0]}", member[sorted(unknown)[0]], "unknown key: expected url, priority, weight")
+            raise LastMileError(f"{where}.{sorted(unknown)[0]}", member[sorted(unknown)[0]], f"unknown key: expected {target}, priority, weight")
         for field in ("priority", "weight"):
             value = member.get(field, 1)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
                 raise LastMileError(f"{where}.{field}", value, "expected a whole number from 1 to 100 (priority 1 is tried first)")
-        checked.append({"url": member.get("url"), "priority": member.get("priority", 1), "weight": member.get("weight", 1)})
+        checked.append({target: member.get(target), "priority": member.get("priority", 1), "weight": member.get("weight", 1)})
+        if checked[-1]["priority"] != 1 and sku is not None and sku not in CIRCUIT_BREAKER_TIERS:
+            raise LastMileError(f"{where}.priority", checked[-1]["priority"],
+                                f"the {sku} tier has no circuit breakers, and APIM sends to a lower priority only while every "
+                                "member of a higher one is tripped: give every member priority 1 and share by weight")
     return checked
+
+
+def claim_member_ids(name: str, gateway: Any, members: int, key: str = "pool") -> None:
+    """A pool's member backend ids (``<name>-1``, ``<name>-2``...) share the gateway's id space with the APIs (and
+    their backends): claimed, so no other API takes one."""
+    from . import claims
+
+    for number in range(1, members + 1):
+        claims.CLAIMS.claim(("api id", claims.gateway_key(gateway["service_name"])), f"{name}-{number}", name, key, what="API id")
 
 
 def backend_pool(name: str, parent: Any, gateway: Any, members: list[tuple[Any, int, int]], description: str):

@@ -147,6 +147,14 @@ class _BackendEntry(_Model):
         return out
 
 
+class ReplicaConfig(_Model):
+    """One replica of a ``functionBackends`` entry: its region, priority and weight in the entry's pool."""
+
+    location: str
+    priority: int = 1
+    weight: int = 1
+
+
 class FunctionBackendConfig(_BackendEntry):
     """One entry of ``functionBackends`` (see :class:`apim_lastmile.SecuredFunctionBackendArgs`)."""
 
@@ -157,8 +165,9 @@ class FunctionBackendConfig(_BackendEntry):
     maximum_instance_count: Optional[int] = None
     network: Optional[str] = None
     deployment_ip_ranges: Optional[list[str]] = None
+    replicas: list[ReplicaConfig] = []
 
-    # Checked by SecuredFunctionBackend's own validation (names, client id, runtime and version, network...).
+    # Checked by SecuredFunctionBackend's own validation (names, client id, runtime and version, network, replicas...).
 
     def args(self) -> dict[str, Any]:
         """The keyword arguments of SecuredFunctionBackendArgs this entry sets (gateway and group aside)."""
@@ -175,6 +184,8 @@ class FunctionBackendConfig(_BackendEntry):
             out["network"] = self.network
         if self.deployment_ip_ranges is not None:
             out["deployment_ip_ranges"] = list(self.deployment_ip_ranges)
+        if self.replicas:
+            out["replicas"] = [r.model_dump() for r in self.replicas]
         return out
 
 
