@@ -280,3 +280,22 @@ def test_dev_shares_orders_between_two_regions_by_weight():
     # The primary app in the group's region (no location of its own), the replica in North Europe.
     assert {a.plain_inputs.get("location") for a in plan.of_type(APP) if a.name.startswith("orders")} == {None, "northeurope"}
     assert len(plan.outputs["function_backends"]["orders"]["replica_app_names"]) == 1
+
+
+def test_replicas_in_the_stack_config_reach_the_component_and_are_refused_at_their_key():
+    from apim_lastmile.errors import ConfigError
+    from apim_lastmile.tools import config
+
+    entry = {"name": "orders", "apiPath": "orders", "replicas": [{"location": "northeurope", "priority": 2}]}
+    base = {"resourceGroup": {"name": "rg"}, "gateway": {"publisherEmail": "a@b.co", "publisherName": "n", "sku": "StandardV2"},
+            "functionBackends": [entry]}
+    assert config.parse(base).function_backends[0].args()["replicas"] == [{"location": "northeurope", "priority": 2, "weight": 1}]
+    for change, key in (({"replicas": [{"location": "atlantis"}]}, "functionBackends[0].replicas[0].location"),
+                        ({"replicas": [{"location": "northeurope", "weight": 101}]}, "functionBackends[0].replicas[0].weight"),
+                        ({"replicas": [{"location": "northeurope"}], "functionAppName": "func-x"}, "functionBackends[0].replicas")):
+        with pytest.raises(ConfigError) as err:
+            config.parse({**base, "functionBackends": [{**entry, **change}]})
+        assert str(err.value).startswith(f"apim-lastmile:{key}:"), str(err.value)
+    with pytest.raises(ConfigError) as err:
+        config.parse({**base, "gateway": {**base["gateway"], "sku": "Consumption"}})
+    assert str(err.value).startswith("apim-lastmile:functionBackends[0].replicas[0].priority:"), str(err.value)
