@@ -187,21 +187,21 @@ from apim_lastmile.roles import BUILT_IN_ROLES  # noqa: E402
 APP = "azure-native:web:WebApp"
 
 
-def _replica_program(sku="StandardV2", replicas=None, **backend):
+def _replica_program(sku="StandardV2", replicas=None, telemetry=None, **backend):
     replicas = [{"location": "northeurope", "priority": 2}, {"location": "swedencentral", "priority": 2, "weight": 3}] \
         if replicas is None else replicas
 
     def body():
         network = {"virtual_network": {"address_prefix": "10.40.0.0/24"}} if backend.get("network") == "private" else {}
         g = Gateway("gw", {"resource_group_name": "rg", "publisher_email": "a@b.co", "publisher_name": "n", "sku": sku,
-                           "location": "westeurope", "telemetry": {}, **network})
+                           "location": "westeurope", **network, **({"telemetry": telemetry} if telemetry is not None else {})})
         SecuredFunctionBackend("orders", {"gateway": g.ref, "resource_group_name": "rg", "api_path": "orders",
                                           "location": "westeurope", "replicas": replicas, **backend})
     return body
 
 
 def test_a_function_pool_plans_every_member_with_its_identity_roles_auth_and_breaker(assert_valid_policy):
-    plan = run(_replica_program())
+    plan = run(_replica_program(telemetry={}))
     apps = {a.name: a for a in plan.of_type(APP)}
     assert {n: a.plain_inputs["location"] for n, a in apps.items()} == {
         "orders-function": "westeurope", "orders-r1-function": "northeurope", "orders-r2-function": "swedencentral"}
