@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from apim_lastmile.errors import LastMileError
 from apim_lastmile.tools.cli import main
 from apim_lastmile.tools.verify import verify
 
@@ -180,6 +181,19 @@ def test_verify_explains_a_401_without_subscription_key(servers, monkeypatch, ca
     monkeypatch.delenv("LASTMILE_SUBSCRIPTION_KEY", raising=False)
     code, out = run_verify(monkeypatch, capsys, outputs(servers(401).url, servers(401).url))
     assert code == 1 and "no subscription key was sent" in out
+
+
+def test_verify_calls_every_replica_anonymously_too(servers, monkeypatch, capsys):
+    function, replica, open_replica, gateway = servers(401), servers(401), servers(200), servers(200)
+    data = outputs(function.url, gateway.url)
+    data["function_backends"]["orders"]["replica_function_urls"] = [f"{replica.url}/api", f"{open_replica.url}/api"]
+    code, out = run_verify(monkeypatch, capsys, data, "--path", "/health", "--subscription-key", "k-123")
+    assert code == 1 and "4 checks, 1 failed" in out
+    assert "FAILED orders (replica 2) / function, anonymous: the function answered 200 to an anonymous call" in out
+    assert replica.seen[0][0] == "/api/health" and "Ocp-Apim-Subscription-Key" not in replica.seen[0][1]
+    data["function_backends"]["orders"]["replica_function_urls"] = "https://one.example.net/api"
+    with pytest.raises(LastMileError, match=r"^outputs\.function_backends\.orders\.replica_function_urls:"):
+        verify(data, timeout=1)
 
 
 def test_verify_treats_a_login_redirect_as_a_failure(servers, monkeypatch, capsys):

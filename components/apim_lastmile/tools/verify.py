@@ -307,6 +307,10 @@ def _join(base: str, path: str) -> str:
     return base.rstrip("/") + "/" + path.lstrip("/") if path else base
 
 
+#: At most as many replicas as an APIM pool has further members.
+MAX_REPLICAS = 29
+
+
 def function_backends(outputs: Any) -> dict[str, dict]:
     """The ``function_backends`` output of the environment program, checked (URLs included) before any call."""
     if not isinstance(outputs, dict):
@@ -324,6 +328,13 @@ def function_backends(outputs: Any) -> dict[str, dict]:
             raise LastMileError(key, shown(entry), "expected an object with function_url and api_url")
         for field in ("api_url", "function_url"):
             _check_url(entry.get(field), f"{key}.{field}")
+        replicas = entry.get("replica_function_urls")
+        if replicas is not None:
+            if not isinstance(replicas, list) or len(replicas) > MAX_REPLICAS:
+                raise LastMileError(f"{key}.replica_function_urls", shown(replicas),
+                                    f"expected a list of at most {MAX_REPLICAS} URLs (the backend's replicas)")
+            for index, url in enumerate(replicas):
+                _check_url(url, f"{key}.replica_function_urls[{index}]")
         if "network" in entry and not (isinstance(entry["network"], str) and entry["network"] in NETWORK_MODES):
             raise LastMileError(f"{key}.network", shown(entry["network"]),
                                 'expected the network mode: "identity-only", "gateway-ip" or "private" '
@@ -391,6 +402,9 @@ def verify(outputs: Any, path: str = "", subscription_key: Optional[str] = None,
     gateway_headers = {SUBSCRIPTION_HEADER: subscription_key} if subscription_key else {}
     for name, entry in sorted(backends.items()):
         checks.append(_direct(name, entry, _join(entry["function_url"], path), timeout))
+        # Each replica is an app of its own, behind the same Easy Auth rules: the same anonymous call, the same verdict.
+        for index, url in enumerate(entry.get("replica_function_urls") or ()):
+            checks.append(_direct(f"{name} (replica {index + 1})", entry, _join(url, path), timeout))
 
         through_url = _join(entry["api_url"], path)
         through = Check(name, "through the gateway", through_url, "2xx")
