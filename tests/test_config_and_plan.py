@@ -245,3 +245,15 @@ def test_the_deploying_guides_stack_config_reference_is_a_config_the_program_acc
     env = config.parse(values)
     assert env.gateway.virtual_network is not None and env.function_backends[0].network == "gateway-ip"
     assert {"functionBackends", "secretBackends", "entraBackends", "dataLakeReaders"} <= set(values)
+
+
+def test_the_mocks_refuse_two_resources_with_one_urn_as_the_engine_does():
+    from pulumi_azure_native import resources
+
+    from apim_lastmile.tools import plan as plan_mod
+
+    def twice():
+        resources.ResourceGroup("same", resource_group_name="rg-a")
+        resources.ResourceGroup("same", resource_group_name="rg-b")
+    with pytest.raises(Exception, match="duplicate resource URN"):
+        plan_mod.run(twice)

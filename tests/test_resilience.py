@@ -15,11 +15,11 @@ BREAKER = {"rules": [{"name": "lastmile-breaker", "acceptRetryAfter": True, "tri
 
 def test_prod_backends_trip_on_server_errors_and_throttling_and_dev_has_no_breaker():
     prod = {b.name: b.plain_inputs for b in stack_plan("prod").of_type(BACKEND)}
-    pool = prod.pop("chat-pool")  # a pool routes; its members trip
+    pool = prod.pop("chat-backend")  # a pool routes; its members trip
     assert "circuitBreaker" not in pool and [m["id"].rsplit("/", 1)[1] for m in pool["pool"]["services"]] == ["chat-1", "chat-2"]
     for name, backend in prod.items():
         assert backend["circuitBreaker"] == BREAKER, name
-    dev = [b for b in stack_plan("dev").of_type(BACKEND) if b.name != "orders-pool"]
+    dev = [b for b in stack_plan("dev").of_type(BACKEND) if b.plain_inputs.get("type") != "Pool"]
     # every kind; orders with its North Europe replica is a pool of two
     assert {b.name for b in dev} == {"orders-member-1", "orders-member-2", "invoices-backend", "legacy-backend", "lake-backend"}
     assert set(prod) == {"orders-backend", "invoices-backend", "erp-backend", "lake-backend", "chat-member-1", "chat-member-2"}
@@ -113,8 +113,8 @@ def _pool_program(sku="StandardV2", pool=None, name="chat"):
 def test_a_pool_routes_to_every_member_with_its_breaker_and_each_member_gets_its_role(assert_valid_policy):
     plan = run(_pool_program())
     backends = {b.name: b.plain_inputs for b in plan.of_type(BACKEND)}
-    assert set(backends) == {"chat-member-1", "chat-member-2", "chat-member-3", "chat-pool"}
-    pool = backends.pop("chat-pool")
+    assert set(backends) == {"chat-member-1", "chat-member-2", "chat-member-3", "chat-backend"}
+    pool = backends.pop("chat-backend")
     assert pool["type"] == "Pool" and pool["backendId"] == "chat" and "url" not in pool and "protocol" not in pool
     ids = {b.name: b.outputs["id"] for b in plan.of_type(BACKEND)}
     assert pool["pool"]["services"] == [
@@ -206,7 +206,7 @@ def test_a_function_pool_plans_every_member_with_its_identity_roles_auth_and_bre
     assert {n: a.plain_inputs["location"] for n, a in apps.items()} == {
         "orders-function": "westeurope", "orders-r1-function": "northeurope", "orders-r2-function": "swedencentral"}
     backends = {b.name: b.plain_inputs for b in plan.of_type(BACKEND)}
-    pool = backends.pop("orders-pool")
+    pool = backends.pop("orders-backend")
     ids = {b.name: b.outputs["id"] for b in plan.of_type(BACKEND)}
     assert pool["backendId"] == "orders" and pool["pool"]["services"] == [
         {"id": ids["orders-member-1"], "priority": 1, "weight": 1},
@@ -252,6 +252,7 @@ def test_a_function_pool_plans_every_member_with_its_identity_roles_auth_and_bre
     ("Consumption", [{"location": "northeurope", "priority": 2}], {}, "replicas[0].priority", "no circuit breakers"),
     ("StandardV2", None, {"function_app_name": "func-existing"}, "replicas", "not with function_app_name"),
     ("StandardV2", None, {"network": "private"}, "replicas", "lies in one region"),
+    ("StandardV2", [{"location": "northeurope"}, {"location": "North Europe"}], {}, "replicas[1].location", "one replica per region"),
 ])
 def test_a_function_pool_azure_or_the_tier_cannot_take_is_refused_before_registration(sku, replicas, backend, key, phrase):
     with pytest.raises(LastMileError) as err:
@@ -275,7 +276,7 @@ def test_the_member_ids_of_a_function_pool_are_taken():
 
 def test_dev_shares_orders_between_two_regions_by_weight():
     plan = stack_plan("dev")
-    pool = plan.one(BACKEND, "orders-pool").plain_inputs["pool"]["services"]
+    pool = plan.one(BACKEND, "orders-backend").plain_inputs["pool"]["services"]
     assert [(s["priority"], s["weight"]) for s in pool] == [(1, 1), (1, 1)]  # no breakers on Consumption: no failover tier
     # The primary app in the group's region (no location of its own), the replica in North Europe.
     assert {a.plain_inputs.get("location") for a in plan.of_type(APP) if a.name.startswith("orders")} == {None, "northeurope"}
@@ -299,3 +300,34 @@ def test_replicas_in_the_stack_config_reach_the_component_and_are_refused_at_the
     with pytest.raises(ConfigError) as err:
         config.parse({**base, "gateway": {**base["gateway"], "sku": "Consumption"}})
     assert str(err.value).startswith("apim-lastmile:functionBackends[0].replicas[0].priority:"), str(err.value)
+
+
+def test_a_pool_priority_needs_the_tier_and_a_replica_name_is_taken():
+    ref = {"service_name": "apim-x", "resource_group_name": "rg", "principal_id": PRINCIPAL}  # no sku: breakers unknown
+    with pytest.raises(LastMileError) as err:
+        run(lambda: SecuredFunctionBackend("orders", {"gateway": ref, "resource_group_name": "rg", "api_path": "orders",
+                                                      "replicas": [{"location": "northeurope", "priority": 2}]}))
+    assert str(err.value).startswith("replicas[0].priority:") and "say the gateway's tier" in str(err.value)
+
+    def taken():
+        SecuredFunctionBackend("orders", {"gateway": ref, "resource_group_name": "rg", "api_path": "orders",
+                                          "replicas": [{"location": "northeurope"}]})
+        SecuredFunctionBackend("orders-r1", {"gateway": ref, "resource_group_name": "rg", "api_path": "other"})
+    with pytest.raises(LastMileError) as err:
+        run(taken)
+    assert "'orders-r1' is already used by 'orders'" in str(err.value)
+
+
+def test_adding_replicas_updates_the_backend_apim_knows_by_name_in_place():
+    """Single backend -> pool (and back) is one resource, updated: two resources for the id orders would have the new one
+    created while the old one exists (azure-native refuses), and deleting the old one would delete the pool."""
+    def plan(replicas):
+        ref = {"service_name": "apim-x", "resource_group_name": "rg", "principal_id": PRINCIPAL, "sku": "StandardV2"}
+        return run(lambda: SecuredFunctionBackend("orders", {"gateway": ref, "resource_group_name": "rg", "api_path": "orders",
+                                                             "replicas": replicas}))
+
+    single, pooled = plan([]), plan([{"location": "northeurope"}])
+    owner = lambda p: next(b.urn for b in p.of_type(BACKEND) if b.plain_inputs["backendId"] == "orders")  # noqa: E731
+    assert owner(single) == owner(pooled)
+    assert pooled.one(BACKEND, "orders-backend").plain_inputs["type"] == "Pool"
+    assert {b.plain_inputs["backendId"] for b in pooled.of_type(BACKEND)} == {"orders", "orders-1", "orders-2"}

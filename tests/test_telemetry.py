@@ -10,7 +10,6 @@ import pytest
 
 from apim_lastmile import EntraBackend, Gateway, KeyVaultSecretBackend, LastMileError, SecuredFunctionBackend
 from apim_lastmile.roles import BUILT_IN_ROLES
-from apim_lastmile.telemetry import CREDENTIAL_QUERY_PARAMS
 from apim_lastmile.tools.plan import LastMileMocks
 from helpers import registered, run, stack_plan
 
@@ -120,8 +119,9 @@ def test_every_api_logs_with_safe_defaults(stack, sampling):
                 logged = inputs[side][message]
                 assert logged["headers"] == [] and logged["body"] == {"bytes": 0}, (d.name, side, message)
             hidden = inputs[side]["request"]["dataMasking"]["queryParams"]
-            assert {(p["value"], p["mode"]) for p in hidden} == {(p, "Hide") for p in CREDENTIAL_QUERY_PARAMS}
-            assert "subscription-key" in CREDENTIAL_QUERY_PARAMS and "code" in CREDENTIAL_QUERY_PARAMS
+            # APIM's subscription key, function keys, SAS signatures and OAuth tokens, written out: shrinking the list fails.
+            assert {(p["value"], p["mode"]) for p in hidden} == {(p, "Hide") for p in (
+                "subscription-key", "code", "sig", "access_token", "api-key", "apikey", "key", "token")}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -225,7 +225,7 @@ def test_a_vault_the_backend_creates_sends_its_audit_log():
     ({"application_insights_id": ADOPTED_COMPONENT}, "telemetry.workspace_id", "needs workspace_id too"),
     ({"application_insights_id": ADOPTED_WORKSPACE, "workspace_id": ADOPTED_WORKSPACE}, "telemetry.application_insights_id", "Microsoft.Insights/components"),
     ({"workspace_id": ADOPTED_COMPONENT}, "telemetry.workspace_id", "Microsoft.OperationalInsights/workspaces"),
-    ({"log_client_ip": "no"}, "log_client_ip", "True or False"),
+    ({"log_client_ip": "no"}, "telemetry.log_client_ip", "True or False"),
     ({"sampling": 10}, "telemetry.sampling", "unknown argument"),
     ("on", "telemetry", "expected TelemetryArgs"),
 ])
@@ -234,6 +234,21 @@ def test_bad_telemetry_is_refused_before_anything_registers(telemetry, key, phra
         run(_program(telemetry))
     assert str(err.value).startswith(f"{key}:") and phrase in str(err.value), str(err.value)
     assert registered() == []
+
+
+def test_a_gateway_name_the_new_workspace_could_not_take_is_refused_before_anything_registers():
+    with pytest.raises(LastMileError) as err:
+        run(lambda: Gateway("gw-", {**GATEWAY, "telemetry": {}}))
+    assert str(err.value).startswith("Gateway name: got 'gw-'") and "log-apim-gw-" in str(err.value)
+    assert registered() == []
+    run(lambda: Gateway("gw-", {**GATEWAY, "telemetry": {"workspace_id": ADOPTED_WORKSPACE}}))  # no new workspace: fine
+
+
+def test_an_adopted_component_of_another_subscription_is_refused():
+    other = ADOPTED_COMPONENT.replace("00000000-0000-4000-8000-000000000001", "7c1e4b2a-5d3f-4a8e-9b6c-1f2e3d4c5b6a")
+    with pytest.raises(ValueError, match="is in subscription 7c1e4b2a-5d3f-4a8e-9b6c-1f2e3d4c5b6a"):
+        run(lambda: Gateway("gw", {**GATEWAY, "telemetry": {"application_insights_id": other, "workspace_id": ADOPTED_WORKSPACE}}),
+            mocks=LastMileMocks(components={"appi-shared": {"disable_local_auth": True}}))
 
 
 def test_a_hand_built_ref_with_telemetry_is_checked_field_by_field():
@@ -262,6 +277,9 @@ def test_telemetry_in_the_stack_config_reaches_the_gateway_and_is_refused_at_its
                                                          "telemetry": {"samplingPercentage": 50, "headers": ["x-request-id"]}}}
     assert config.parse(base).gateway_args()["telemetry"] == {"sampling_percentage": 50.0, "headers": ["x-request-id"]}
     for change, key in (({"samplingPercentage": 150}, "gateway.telemetry.samplingPercentage"),
+                        ({"samplingPercentage": True}, "gateway.telemetry.samplingPercentage"),  # not read as 1
+                        ({"logClientIp": "yes"}, "gateway.telemetry.logClientIp"),  # not read as True
+                        ({"retentionInDays": 30.5}, "gateway.telemetry.retentionInDays"),
                         ({"headers": ["Authorization"]}, "gateway.telemetry.headers[0]"),
                         ({"retention": 30}, "gateway.telemetry.retention")):
         with pytest.raises(ConfigError) as err:

@@ -37,7 +37,7 @@ class _Claims:
         if other is not None and other != owner:
             where = " on this gateway" if what.startswith("API") else " in this program"
             raise LastMileError(key, path, f"{what} {path!r} is already used by {other!r}{where}; {what}s must be unique "
-                                           "(APIM compares them case-insensitively)")
+                                           + ("(APIM compares them case-insensitively)" if what.startswith("API") else "(case-insensitively)"))
         claims[path.lower()] = owner
 
     def tally(self, scope: Any, owner: str, count: int) -> int:

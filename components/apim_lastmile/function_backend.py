@@ -146,6 +146,8 @@ def _validate(name: str, args: SecuredFunctionBackendArgs) -> dict:
     arguments.check_bool(args, "zone_redundant")
     if args.get("zone_redundant") and app_name is not None:
         raise LastMileError("zone_redundant", True, "only for a function app this backend creates: an adopted app's plan is its owner's")
+    # A replica's resources are named <name>-r<n>-...: no other function backend may be called that.
+    claims.CLAIMS.claim("function backend names", name, name, "SecuredFunctionBackend name", what="function backend name")
     replicas = _check_replicas(name, args.get("replicas"), gateway, app_name, network)
     if network == NetworkMode.PRIVATE.value:
         # The app's endpoint (sites) and, for an app we create, its host storage's (blob).
@@ -176,8 +178,15 @@ def _check_replicas(name: str, replicas: object, gateway: GatewayRef, app_name: 
         raise LastMileError("replicas", f"{len(checked)} replicas", "a private function app joins the function subnet of the "
                                                                      "gateway's network, which lies in one region: give this "
                                                                      "backend network gateway-ip or identity-only, or no replicas")
+    regions = {}
     for index, replica in enumerate(checked):
         check_location(f"replicas[{index}].location", replica["location"])
+        region = replica["location"].replace(" ", "").lower()
+        if region in regions:
+            raise LastMileError(f"replicas[{index}].location", replica["location"], f"replicas[{regions[region]}] is in that region "
+                                                                                  "already: one replica per region")
+        regions[region] = index
+        claims.CLAIMS.claim("function backend names", f"{name}-r{index + 1}", name, "replicas", what="function backend name")
     naming.check_prefix_fits(naming.FUNCTION_APP, "SecuredFunctionBackend name", f"func-{name}-r{len(checked)}-")
     claim_member_ids(name, gateway, len(checked) + 1, "replicas")
     return checked

@@ -230,7 +230,14 @@ def _validate(name: str, args: GatewayArgs) -> dict:
                                 "virtual_network", what="private DNS zone")
     return {"sku": sku, "capacity": capacity, "service_name": service_name, "uai": uai, "protect": args.get("protect", False),
             "external_cache": check_external_cache(args.get("external_cache")),
-            "virtual_network": virtual, "telemetry": telemetry.check_telemetry(args.get("telemetry"))}
+            "virtual_network": virtual, "telemetry": _checked_telemetry(name, args.get("telemetry"))}
+
+
+def _checked_telemetry(name: str, args: object) -> Optional[dict]:
+    checked = telemetry.check_telemetry(args)
+    if checked is not None and checked["workspace_id"] is None:
+        telemetry.check_workspace_name(name)
+    return checked
 
 
 class Gateway(pulumi.ComponentResource):

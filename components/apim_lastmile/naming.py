@@ -64,6 +64,10 @@ API_PATH = NameRule(
     "URL path segments of letters, digits, '.', '_', '~' or '-' separated by '/', without a leading '/' and without "
     "'.' or '..' segments (a URL normalises them away, so the API would answer on another path)",
 )
+LOG_ANALYTICS_WORKSPACE = NameRule(
+    "Log Analytics workspace", r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?", 4, 63,
+    "letters, digits and hyphens, starting and ending with a letter or digit",
+)
 #: Pulumi logical names of our components also name APIM entities (API, backend ids).
 COMPONENT_NAME = NameRule(
     "Component", r"[A-Za-z][A-Za-z0-9-]*", 1, 40,

@@ -111,7 +111,11 @@ def check_pool(pool: Any, gateway: Any, key: str = "pool", target: str = "url") 
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
                 raise LastMileError(f"{where}.{field}", value, "expected a whole number from 1 to 100 (priority 1 is tried first)")
         checked.append({target: member.get(target), "priority": member.get("priority", 1), "weight": member.get("weight", 1)})
-        if checked[-1]["priority"] != 1 and sku is not None and sku not in CIRCUIT_BREAKER_TIERS:
+        if checked[-1]["priority"] != 1 and sku is None:
+            raise LastMileError(f"{where}.priority", checked[-1]["priority"],
+                                "a lower priority is used only while every member of a higher one has tripped its circuit "
+                                "breaker, which not every tier has: say the gateway's tier (sku) in its ref, or share by weight")
+        if checked[-1]["priority"] != 1 and sku not in CIRCUIT_BREAKER_TIERS:
             raise LastMileError(f"{where}.priority", checked[-1]["priority"],
                                 f"the {sku} tier has no circuit breakers, and APIM sends to a lower priority only while every "
                                 "member of a higher one is tripped: give every member priority 1 and share by weight")
@@ -134,13 +138,16 @@ def backend_pool(name: str, parent: Any, gateway: Any, members: list[tuple[Any, 
     import pulumi
     from pulumi_azure_native import apimanagement
 
+    # The logical name of the single backend it replaces (``backend_entity``'s): adding members to a backend, or taking
+    # them away, updates the one entity APIM knows as ``name`` in place; two resources for one APIM id would have the
+    # new one created while the old one still exists, and deleting the old one would delete the pool.
     return apimanagement.Backend(
-        f"{name}-pool",
+        f"{name}-backend",
         backend_id=name,
         service_name=gateway["service_name"],
         resource_group_name=gateway["resource_group_name"],
         type=apimanagement.BackendType.POOL,
         pool={"services": [{"id": member.id, "priority": priority, "weight": weight} for member, priority, weight in members]},
         description=description,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, aliases=[pulumi.Alias(name=f"{name}-pool")]),  # its name until 2026-12
     )

@@ -3,7 +3,9 @@ theirs with their own identity, and resource logs go to a Log Analytics workspac
 
 - A Log Analytics workspace (``features.disableLocalAuth``: only Microsoft Entra ingestion and queries) and a
   workspace-based Application Insights component with local authentication disabled (``DisableLocalAuth``: the
-  instrumentation key in its connection string then authenticates nothing), or adopted ones.
+  instrumentation key in its connection string then authenticates nothing), or adopted ones (an adopted component
+  must have local authentication disabled; an adopted workspace keeps its own settings, and nothing here uses its
+  keys: diagnostic settings write with Azure Monitor's own authority).
 - An APIM logger whose credentials are the connection string and ``identityClientId`` (``SystemAssigned`` or the
   user-assigned identity's client id), and the Monitoring Metrics Publisher role for that identity on the component
   alone (learn.microsoft.com/azure/api-management/api-management-howto-app-insights, "managed identity").
@@ -111,6 +113,22 @@ def check_sampling(value: object, key: str) -> float:
     return float(value)
 
 
+def _check_switch(values: dict, field: str, key: str) -> None:
+    if field in values and not isinstance(values[field], bool):
+        raise LastMileError(f"{key}.{field}", values[field], "expected True or False")
+
+
+def check_workspace_name(gateway_name: str, key: str = "Gateway name") -> None:
+    """The new workspace's name, ``log-apim-<gateway name>``, within Log Analytics' rule (it must end with a letter or
+    digit): checked before anything registers."""
+    try:
+        naming.LOG_ANALYTICS_WORKSPACE.check(key, f"log-apim-{gateway_name}")
+    except LastMileError as exc:
+        raise LastMileError(key, gateway_name, f"the new workspace log-apim-{gateway_name} would break Log Analytics' rule "
+                                               f"({exc.expected}): rename the gateway, or adopt a workspace "
+                                               "(telemetry.workspace_id)") from None
+
+
 def check_telemetry(telemetry: object, key: str = "telemetry") -> Optional[dict]:
     """Validate :class:`TelemetryArgs` (None: no telemetry)."""
     if telemetry is None:
@@ -118,7 +136,7 @@ def check_telemetry(telemetry: object, key: str = "telemetry") -> Optional[dict]
     if not isinstance(telemetry, dict):
         raise LastMileError(key, telemetry, "expected TelemetryArgs (a dict; {} for the defaults)")
     arguments.check_known_keys(telemetry, TelemetryArgs, f"{key}.")
-    arguments.check_bool(telemetry, "log_client_ip")
+    _check_switch(telemetry, "log_client_ip", key)
     workspace = telemetry.get("workspace_id")
     if workspace is not None:
         naming.check_resource_id(f"{key}.workspace_id", workspace, _WORKSPACES)
@@ -164,25 +182,33 @@ def check_telemetry_ref(ref: object, key: str = "gateway.telemetry") -> None:
     known = {k: v for k, v in ref.items() if not isinstance(v, pulumi.Output)}
     if "sampling_percentage" in known:
         check_sampling(known["sampling_percentage"], f"{key}.sampling_percentage")
-    arguments.check_bool(known, "log_client_ip")
+    _check_switch(known, "log_client_ip", key)
     check_headers(known.get("headers"), f"{key}.headers")
 
 
 def _adopted_component(component_id: str, key: str) -> pulumi.Output[str]:
     """The connection string of an adopted component, read when the program runs; refused unless the component takes
-    Microsoft Entra authentication only (otherwise its instrumentation key is a credential)."""
+    Microsoft Entra authentication only (otherwise its instrumentation key is a credential), and unless it is in the
+    deployment's subscription (where the look-up runs)."""
+    from pulumi_azure_native import authorization
+
     parts = component_id.split("/")
     found = applicationinsights.get_component_output(resource_group_name=parts[4], resource_name=parts[-1])
+    subscription = authorization.get_client_config_output().subscription_id
 
     def checked(values: list) -> str:
-        connection, local_off = values
+        connection, local_off, deployment_subscription = values
+        if deployment_subscription and parts[2].lower() != str(deployment_subscription).lower():
+            raise LastMileError(key, component_id, f"the component is in subscription {parts[2]}, the deployment in "
+                                                   f"{deployment_subscription}: adopt a component of the deployment's "
+                                                   "subscription (its connection string is read there)")
         if not local_off:
             raise LastMileError(key, component_id, "this Application Insights component accepts its instrumentation key as a "
                                                    "credential: disable local authentication on it first (DisableLocalAuth: "
                                                    "az monitor app-insights component update --disable-local-auth true)")
         return connection
 
-    return pulumi.Output.all(found.connection_string, found.disable_local_auth).apply(checked)
+    return pulumi.Output.all(found.connection_string, found.disable_local_auth, subscription).apply(checked)
 
 
 def build(name: str, parent: pulumi.Resource, v: dict, *, resource_group_name: pulumi.Input[str], location: Optional[pulumi.Input[str]],

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StrictInt, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from .. import arguments, audiences, claims, naming
@@ -80,9 +80,10 @@ class TelemetryConfig(_Model):
 
     workspace_id: Optional[str] = None
     application_insights_id: Optional[str] = None
-    retention_in_days: Optional[int] = None
-    sampling_percentage: Optional[float] = None
-    log_client_ip: Optional[bool] = None
+    # Numbers and switches as written (no coercion of true to 1 or "yes" to True): TelemetryArgs checks them.
+    retention_in_days: Optional[StrictInt] = None
+    sampling_percentage: Optional[StrictFloat] = None
+    log_client_ip: Optional[StrictBool] = None
     headers: Optional[list[str]] = None
 
     def args(self) -> dict[str, Any]:
@@ -151,8 +152,8 @@ class ReplicaConfig(_Model):
     """One replica of a ``functionBackends`` entry: its region, priority and weight in the entry's pool."""
 
     location: str
-    priority: int = 1
-    weight: int = 1
+    priority: StrictInt = 1
+    weight: StrictInt = 1
 
 
 class FunctionBackendConfig(_BackendEntry):

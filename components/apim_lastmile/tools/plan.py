@@ -266,9 +266,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self._urns: set[str] = set()
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
+        # The engine refuses a second resource with the same URN ("Duplicate resource URN"), mid-deployment.
+        if response.urn in self._urns:
+            raise ValueError(f"duplicate resource URN {response.urn}: two resources of one type and name under one parent")
+        self._urns.add(response.urn)
         if request.type != "pulumi:pulumi:Stack":
             self.registrations.append(
                 Registration(
