@@ -193,22 +193,25 @@ def _adopted_component(component_id: str, key: str) -> pulumi.Output[str]:
     from pulumi_azure_native import authorization
 
     parts = component_id.split("/")
-    found = applicationinsights.get_component_output(resource_group_name=parts[4], resource_name=parts[-1])
-    subscription = authorization.get_client_config_output().subscription_id
 
     def checked(values: list) -> str:
-        connection, local_off, deployment_subscription = values
-        if deployment_subscription and parts[2].lower() != str(deployment_subscription).lower():
-            raise LastMileError(key, component_id, f"the component is in subscription {parts[2]}, the deployment in "
-                                                   f"{deployment_subscription}: adopt a component of the deployment's "
-                                                   "subscription (its connection string is read there)")
+        connection, local_off = values
         if not local_off:
             raise LastMileError(key, component_id, "this Application Insights component accepts its instrumentation key as a "
                                                    "credential: disable local authentication on it first (DisableLocalAuth: "
                                                    "az monitor app-insights component update --disable-local-auth true)")
         return connection
 
-    return pulumi.Output.all(found.connection_string, found.disable_local_auth, subscription).apply(checked)
+    def look_up(deployment_subscription: Optional[str]) -> pulumi.Output[str]:
+        # Checked first: the look-up runs in the deployment's subscription, where another's component is not found.
+        if deployment_subscription and parts[2].lower() != str(deployment_subscription).lower():
+            raise LastMileError(key, component_id, f"the component is in subscription {parts[2]}, the deployment in "
+                                                   f"{deployment_subscription}: adopt a component of the deployment's "
+                                                   "subscription (its connection string is read there)")
+        found = applicationinsights.get_component_output(resource_group_name=parts[4], resource_name=parts[-1])
+        return pulumi.Output.all(found.connection_string, found.disable_local_auth).apply(checked)
+
+    return authorization.get_client_config_output().subscription_id.apply(look_up)
 
 
 def build(name: str, parent: pulumi.Resource, v: dict, *, resource_group_name: pulumi.Input[str], location: Optional[pulumi.Input[str]],
