@@ -198,8 +198,9 @@ def _adopted_component(component_id: str, key: str) -> pulumi.Output[str]:
         connection, local_off = values
         if not local_off:
             raise LastMileError(key, component_id, "this Application Insights component accepts its instrumentation key as a "
-                                                   "credential: disable local authentication on it first (DisableLocalAuth: "
-                                                   "az monitor app-insights component update --disable-local-auth true)")
+                                                   "credential: disable local authentication on it first (its DisableLocalAuth property, e.g. "
+                                                   f"Update-AzApplicationInsights -ResourceGroupName {parts[4]} -Name {parts[-1]} "
+                                                   "-DisableLocalAuth)")
         return connection
 
     def look_up(deployment_subscription: Optional[str]) -> pulumi.Output[str]:
