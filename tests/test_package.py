@@ -301,3 +301,23 @@ def test_schema_descriptions_are_unwrapped_prose_for_every_sdk():
     assert not [d for d in found if re.search(r"\n(?!\n)|  ", d) or d != d.strip()]
     gateway = package.schema()["resources"]["apim-lastmile:index:Gateway"]["inputProperties"]
     assert "injection in external mode; StandardV2: outbound integration" in gateway["virtualNetwork"]["description"]
+
+
+@pytest.mark.parametrize("component, args, made", [
+    ("Gateway", {**ARGS["Gateway"], "telemetry": {"sampling_percentage": 50, "headers": ["x-request-id"], "retention_in_days": 60}},
+     "azure-native:apimanagement:Logger"),
+    ("SecuredFunctionBackend", {**ARGS["SecuredFunctionBackend"], "gateway": {**REF, "sku": "StandardV2"}, "network": "identity-only",
+                                "replicas": [{"location": "northeurope", "priority": 2, "weight": 3}]},
+     "azure-native:apimanagement:Backend"),
+])
+def test_telemetry_and_replicas_through_the_provider_register_what_the_python_class_does(component, args, made):
+    """Other languages reach the same arguments through the component package (nested objects, lists, numbers)."""
+    cls = next(c for c in package.COMPONENTS if c.__name__ == component)
+    direct = run(lambda: cls("edge", args))
+    through = run(lambda: package.provider().construct("edge", f"apim-lastmile:index:{component}", camel(args)))
+    assert _registrations(through) == _registrations(direct)
+    inputs = [json.loads(i) for t, _, i in _registrations(direct) if t == made]
+    if component == "Gateway":
+        assert inputs[0]["credentials"]["identityClientId"] == "SystemAssigned"
+    else:
+        assert [i["pool"]["services"][1]["weight"] for i in inputs if i.get("type") == "Pool"] == [3]
