@@ -146,3 +146,19 @@ def test_lastmile_plan_arm_prints_the_template(capsys, cached_plans):
 def test_arm_and_json_are_one_or_the_other(capsys):
     assert cli.main(["plan", "prod", "--arm", "--json"]) == 2
     assert "not allowed with" in capsys.readouterr().err
+
+
+def test_an_extension_resource_goes_where_the_resource_it_extends_lives():
+    """prod grants the gateway's identity a role on Azure OpenAI accounts in another subscription: a resource-group
+    deployment cannot place that grant, a nested deployment in that subscription and group can; what the grant waits
+    for outside it, the nested deployment waits for."""
+    t = template("prod")
+    [nested] = [r for r in t["resources"] if r["type"] == "Microsoft.Resources/deployments"]
+    assert (nested["subscriptionId"], nested["resourceGroup"]) == ("7c1e4b2a-5d3f-4a8e-9b6c-1f2e3d4c5b6a", "rg-ai-prod")
+    inner = nested["properties"]["template"]["resources"]
+    assert {r["type"] for r in inner} == {"Microsoft.Authorization/roleAssignments"} and len(inner) == 2
+    assert all(r["scope"].startswith("/subscriptions/7c1e4b2a-5d3f-4a8e-9b6c-1f2e3d4c5b6a/resourceGroups/rg-ai-prod/") for r in inner)
+    assert not any("dependsOn" in r for r in inner)
+    assert [d.rsplit("/", 1)[1] for d in nested["dependsOn"]] == ["id-apim-lastmile"]
+    # Grants on the stack's own resources stay in the stack's template.
+    assert any(r["type"] == "Microsoft.Authorization/roleAssignments" for r in t["resources"])

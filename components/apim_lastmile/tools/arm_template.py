@@ -5,12 +5,13 @@
 nested object's ``properties`` rebuilt from azure-native's flattened inputs, SDK client names turned back into ARM
 names (``contract._input_path``, the same mapping the contract check uses), children named as ARM names them
 (``service/api/operation``, ``account/default/container``, ``site/authsettingsV2``), extension resources (role
-assignments) with a ``scope``, and the API version azure-native sends.
+assignments, diagnostic settings) with a ``scope``, and the API version azure-native sends.
 
 The template is deployed to one resource group (resource-group scope, what scanners read). The resource group a
 program creates is not a template resource (a resource group template cannot create its own group): it is named in
 the template's ``metadata.resourceGroup``. Resources in another resource group go into a nested deployment to that
-group. Values are those the offline plan resolved (mock ids, fixed clock); secret values become ``securestring``
+group, and extension resources into one where the resource they extend lives (another subscription too: a grant on
+another team's Azure OpenAI account); the nested deployment waits for what they wait for outside it. Values are those the offline plan resolved (mock ids, fixed clock); secret values become ``securestring``
 parameters without a default, and nothing else is masked. Resources of other providers (Microsoft Graph, random,
 time) are listed in ``metadata.notInTemplate``.
 """
@@ -111,7 +112,8 @@ def to_template(plan) -> dict:
     groups = [r for r in plan.registrations if r.type == _RESOURCE_GROUP]
     home = groups[0].plain_inputs.get("resourceGroupName") if groups else None
     location = groups[0].plain_inputs.get("location") if groups else None
-    by_group: dict[Optional[str], list[dict]] = {}
+    #: (subscription, when not the deployer's own; resource group) -> the resources deployed there
+    by_group: dict[tuple[Optional[str], Optional[str]], list[dict]] = {}
     ids: dict[str, str] = {}  # Pulumi URN -> ARM id, for dependsOn
     not_in_template = []
     for r in plan.registrations:
@@ -137,13 +139,25 @@ def to_template(plan) -> dict:
         depends = sorted({ids[u] for u in r.depends_on if ids.get(u)} | _referenced(inputs, ids, r.urn))
         if depends:
             resource["dependsOn"] = depends
-        by_group.setdefault(inputs.get("resourceGroupName", home), []).append(resource)
-    template = _template(by_group.pop(home, []), secrets.parameters)
-    for group, resources in sorted(by_group.items(), key=lambda kv: str(kv[0])):
-        template["resources"].append({
-            "type": "Microsoft.Resources/deployments", "apiVersion": "2024-03-01", "name": f"lastmile-{group}",
-            "resourceGroup": group, "properties": {"mode": "Incremental", "expressionEvaluationOptions": {"scope": "outer"},
-                                                   "template": _template(resources, {})}})
+        by_group.setdefault(_deployed_in(r.type, inputs, home), []).append(resource)
+    template = _template(by_group.pop((None, home), []), secrets.parameters)
+    for (subscription, group), resources in sorted(by_group.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))):
+        nested = {"type": "Microsoft.Resources/deployments", "apiVersion": "2024-03-01",
+                  "name": f"lastmile-{group}" if subscription is None else f"lastmile-{subscription[:8]}-{group}"}
+        if subscription is not None:
+            nested["subscriptionId"] = subscription
+        # dependsOn names resources of its own template only: what the nested resources wait for outside it, the
+        # nested deployment waits for.
+        inside = {ids_of for r in resources for ids_of in [_arm_id(r, subscription, group)]}
+        outside = sorted({d for r in resources for d in r.get("dependsOn", ()) if d not in inside})
+        for r in resources:
+            kept = [d for d in r.pop("dependsOn", ()) if d in inside]
+            if kept:
+                r["dependsOn"] = kept
+        if outside:
+            nested["dependsOn"] = outside
+        template["resources"].append({**nested, "resourceGroup": group, "properties": {
+            "mode": "Incremental", "expressionEvaluationOptions": {"scope": "outer"}, "template": _template(resources, {})}})
     template["metadata"] = {
         "generator": "lastmile plan --arm",
         "stack": plan.stack,
@@ -151,6 +165,36 @@ def to_template(plan) -> dict:
         "notInTemplate": not_in_template,
     }
     return template
+
+
+def _arm_id(resource: dict, subscription: Optional[str], group: Optional[str]) -> str:
+    """The id a template resource gets (as the plan's ids are written: the deployer's subscription stand-in)."""
+    from .plan import SUBSCRIPTION_ID
+
+    if resource.get("scope"):
+        namespace, *kinds = resource["type"].split("/")
+        return f"{resource['scope']}/providers/{namespace}/" + "/".join(
+            f"{kind}/{name}" for kind, name in zip(kinds, resource["name"].split("/")))
+    namespace, *kinds = resource["type"].split("/")
+    return (f"/subscriptions/{subscription or SUBSCRIPTION_ID}/resourceGroups/{group}/providers/{namespace}/"
+            + "/".join(f"{kind}/{name}" for kind, name in zip(kinds, resource["name"].split("/"))))
+
+
+def _deployed_in(token: str, inputs: dict, home: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    """Where a resource is deployed: its resource group (``None`` for the deployer's own subscription); an extension
+    resource (a role assignment, a diagnostic setting) where the resource it extends lives, since a resource-group
+    deployment cannot place one in another group or subscription."""
+    from .permissions import arm_group
+    from .plan import SUBSCRIPTION_ID
+
+    scope_param = WIRES[token].scope_param
+    located = arm_group(inputs.get(scope_param)) if scope_param else None
+    if located is None:
+        return None, inputs.get("resourceGroupName", home)
+    subscription, group = located
+    if subscription.lower() == SUBSCRIPTION_ID.lower():
+        return None, (home if home is not None and group.lower() == home.lower() else group)
+    return subscription, group
 
 
 def _template(resources: list[dict], parameters: dict) -> dict:
