@@ -412,7 +412,7 @@ def test_naming_rule_bounds_sit_inside_azures(rule, facts):
 
 
 @pytest.mark.parametrize("rule,facts", NAME_RULES, ids=[r.what for r, _ in NAME_RULES])
-@settings(max_examples=120, deadline=None)  # the suite's 90 s budget (docs/design.md)
+@settings(max_examples=80, deadline=None)  # the suite's 90 s budget (docs/design.md)
 @given(candidate=st.text(alphabet=ALPHABET, max_size=130))
 def test_every_name_our_rule_accepts_azure_accepts(rule, facts, candidate):
     try:
@@ -422,7 +422,7 @@ def test_every_name_our_rule_accepts_azure_accepts(rule, facts, candidate):
     assert azure_accepts(facts, candidate), (rule.what, candidate)
 
 
-@settings(max_examples=120, deadline=None)  # the suite's 90 s budget (docs/design.md)
+@settings(max_examples=80, deadline=None)  # the suite's 90 s budget (docs/design.md)
 @given(name=st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,39}", fullmatch=True))
 def test_ids_derived_from_a_component_name_are_valid_apim_ids(name):
     """A component name names the API, the backend and the named values: each must be a valid APIM id."""
@@ -437,7 +437,7 @@ def test_ids_derived_from_a_component_name_are_valid_apim_ids(name):
     assert azure_accepts(types["azure-native_keyvault_v20260201:keyvault:Vault"]["paths"]["name"], prefix + "a1b2c3")
 
 
-@settings(max_examples=120, deadline=None)  # the suite's 90 s budget (docs/design.md)
+@settings(max_examples=80, deadline=None)  # the suite's 90 s budget (docs/design.md)
 @given(method=st.sampled_from(HTTP_METHODS), template=st.from_regex(r"/[A-Za-z0-9._~{}*/-]{0,200}", fullmatch=True))
 def test_operation_ids_are_valid_apim_ids(method, template):
     assert azure_accepts(contract.facts()["azure-native:apimanagement:ApiOperation"]["paths"]["name"], _operation_id(method, template))

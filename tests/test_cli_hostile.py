@@ -406,7 +406,7 @@ documents = st.one_of(
 )
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(base=documents, head=documents)
 def test_fuzz_load_plan_raises_only_lastmile_error_and_diff_never_crashes(tmp_path_factory, base, head):
     folder = tmp_path_factory.mktemp("fuzz", numbered=True)

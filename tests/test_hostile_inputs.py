@@ -177,7 +177,7 @@ def test_the_valid_config_parses():
     assert [b.name for b in env.entra_backends] == ["lake"]
 
 
-@settings(max_examples=120, deadline=None)  # the suite's 90 s budget (docs/design.md)
+@settings(max_examples=80, deadline=None)  # the suite's 90 s budget (docs/design.md)
 @given(
     where=st.sampled_from(["gateway", "resourceGroup", "functionBackends", "secretBackends", "entraBackends", "dataLakeReaders",
                            "protect", "gateway.sku", "gateway.capacity", "functionBackends.0", "functionBackends.0.operations",

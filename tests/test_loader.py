@@ -255,19 +255,19 @@ def _check(data: bytes, sections=()) -> None:
         assert value is None or (isinstance(value, dict) and all(isinstance(k, str) for k in value)), value
 
 
-@settings(max_examples=80, deadline=None)  # the suite's 90 s budget (docs/design.md)
+@settings(max_examples=60, deadline=None)  # the suite's 90 s budget (docs/design.md)
 @given(st.text())
 def test_fuzz_random_text(text):
     _check(text.encode("utf-8", "surrogatepass"))
 
 
-@settings(max_examples=80, deadline=None)  # the suite's 90 s budget (docs/design.md)
+@settings(max_examples=60, deadline=None)  # the suite's 90 s budget (docs/design.md)
 @given(st.binary())
 def test_fuzz_random_bytes(data):
     _check(data)
 
 
-@settings(max_examples=80, deadline=None)  # the suite's 90 s budget (docs/design.md)
+@settings(max_examples=60, deadline=None)  # the suite's 90 s budget (docs/design.md)
 @given(st.lists(st.sampled_from(FRAGMENTS), max_size=40).map("".join))
 def test_fuzz_yamlish_documents(text):
     _check(text.encode("utf-8", "surrogatepass"), sections=("config",))

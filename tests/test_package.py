@@ -306,8 +306,8 @@ def test_schema_descriptions_are_unwrapped_prose_for_every_sdk():
 @pytest.mark.parametrize("component, args, made", [
     ("Gateway", {**ARGS["Gateway"], "telemetry": {"sampling_percentage": 50, "headers": ["x-request-id"], "retention_in_days": 60}},
      "azure-native:apimanagement:Logger"),
-    ("SecuredFunctionBackend", {**ARGS["SecuredFunctionBackend"], "gateway": {**REF, "sku": "StandardV2"}, "network": "identity-only",
-                                "replicas": [{"location": "northeurope", "priority": 2, "weight": 3}]},
+    ("EntraBackend", {**ARGS["EntraBackend"], "gateway": {**REF, "sku": "StandardV2"},
+                      "pool": [{"url": "https://lake2.dfs.core.windows.net/raw", "priority": 2, "weight": 3}]},
      "azure-native:apimanagement:Backend"),
 ])
 def test_telemetry_and_replicas_through_the_provider_register_what_the_python_class_does(component, args, made):

@@ -191,7 +191,7 @@ def test_named_values_and_expressions_render_as_asked():
 ONE_LINE = st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp", "Cf"))
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
 @given(value=st.text(alphabet=ONE_LINE, max_size=60),
        username=st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp", "Cf"), blacklist_characters=":"),
                         min_size=1, max_size=20))

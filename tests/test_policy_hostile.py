@@ -309,7 +309,7 @@ BAD_PATH = st.tuples(st.sampled_from(["/", "//", "", "https://h.example.com/"]),
 PATH = st.one_of(GOOD_PATH, GOOD_PATH, BAD_PATH, near(GOOD_PATH))
 # 100 examples per fragment (150 before the landing-zone and audit tests joined the suite's 90-second budget; every
 # strategy above still mixes good, bad and near-miss values, and a fresh machine draws new examples on every run).
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 

@@ -26,7 +26,7 @@ from helpers import stack_plan
 
 RULE = "policies-use-managed-identity"
 STACK_RULE = "credential-named-values-from-key-vault"
-FUZZ = settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 MODULES = ["apimanagement", "apimanagement/v20240501", "apimanagement/v20220801", "apimanagement/v20230901preview",
            "apimanagement/v20250301preview"]

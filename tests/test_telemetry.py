@@ -290,8 +290,15 @@ def test_telemetry_in_the_stack_config_reaches_the_gateway_and_is_refused_at_its
 def test_the_plan_diff_shows_the_telemetry_resources(tmp_path, capsys):
     from apim_lastmile.tools.cli import main
 
-    before = run(_program(None)).to_json()
-    after = run(_program({})).to_json()
+    def program(telemetry):
+        def body():
+            g = Gateway("gw", {**GATEWAY, **({"telemetry": telemetry} if telemetry is not None else {})})
+            EntraBackend("lake", {"gateway": g.ref, "api_path": "lake", "audience": "storage",
+                                  "backend_url": "https://acct.dfs.core.windows.net/raw"})
+        return body
+
+    before = run(program(None)).to_json()
+    after = run(program({})).to_json()
     (tmp_path / "before.json").write_text(json.dumps(before))
     (tmp_path / "after.json").write_text(json.dumps(after))
     main(["diff", str(tmp_path / "before.json"), str(tmp_path / "after.json")])
