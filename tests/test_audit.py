@@ -234,3 +234,31 @@ def test_our_own_stacks_send_no_credential_but_the_key_vault_backends_password()
             if resource["type"] == "Microsoft.ApiManagement/service/backends":
                 props = resource["properties"]
                 assert backend_findings(resource["name"], props.get("url", ""), props.get("credentials") or {}, 0) == []
+
+
+def test_a_logger_that_sends_telemetry_with_a_key_is_a_finding(tmp_path):
+    """APIOps extracts loggers to loggers/<name>/loggerInformation.json, their credential as a Logger-Credentials
+    named value; a logger with the gateway's identity (identityClientId) sends no key."""
+    def logger(name, credentials):
+        (tmp_path / "loggers" / name).mkdir(parents=True)
+        (tmp_path / "loggers" / name / "loggerInformation.json").write_text(json.dumps(
+            {"properties": {"loggerType": "applicationInsights", "credentials": credentials}}, indent=2))
+
+    (tmp_path / "namedValues" / "Logger-Credentials--61a").mkdir(parents=True)
+    (tmp_path / "namedValues" / "Logger-Credentials--61a" / "namedValueInformation.json").write_text(
+        json.dumps({"properties": {"displayName": "Logger-Credentials--61a", "secret": True}}))
+    logger("appinsights", {"instrumentationKey": "{{Logger-Credentials--61a}}"})
+    logger("events", {"name": "apim-events", "connectionString": "Endpoint=sb://ns-logs.servicebus.windows.net/;"
+                                                                  "SharedAccessKeyName=send;SharedAccessKey=c2VjcmV0"})
+    logger("keyless", {"connectionString": "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://x/",
+                       "identityClientId": "SystemAssigned"})
+    found = audit(str(tmp_path))
+    assert [(f.credential, f.source, f.document, f.line, f.target) for f in found] == [
+        ("telemetry-key", "secret-named-value", "loggers/appinsights/loggerInformation.json", 4, "Application Insights"),
+        ("telemetry-key", "literal", "loggers/events/loggerInformation.json", 4, "ns-logs.servicebus.windows.net")]
+    assert found[0].replacement.startswith("Gateway(telemetry=...): a logger with the gateway's managed identity")
+    assert "Azure Event Hubs Data Sender" in found[1].replacement
+    template = {"resources": [{"type": "Microsoft.ApiManagement/service/loggers", "name": "apim/appinsights",
+                               "properties": {"loggerType": "applicationInsights", "credentials": {"instrumentationKey": "abc"}}}]}
+    (tmp_path / "gateway.json").write_text(json.dumps(template))
+    assert [(f.credential, f.source) for f in audit(str(tmp_path / "gateway.json"))] == [("telemetry-key", "literal")]

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 from .apim_reading import PolicyDocument
 from .reading import is_expression, local, references, string_literals, text_of, without_comments
 
-CREDENTIALS = ("function-key", "basic-auth", "authorization-header", "api-key", "sas-token", "client-certificate")
+CREDENTIALS = ("function-key", "basic-auth", "authorization-header", "api-key", "sas-token", "client-certificate", "telemetry-key")
 SOURCES = ("literal", "named-value", "secret-named-value", "key-vault-named-value", "unknown")
 #: Header or parameter names (lower case, split on non-alphanumerics) that carry an API key.
 _KEY_NAMES = {"api-key", "apikey", "x-api-key", "ocp-apim-subscription-key", "subscription-key", "key", "x-functions-key",
@@ -359,3 +359,22 @@ def backend_findings(document: str, url: str, credentials: Mapping, line: int,
     for match in re.finditer(r"[?&](sig|code)=([^&]+)", url or ""):
         add(_URL_PARAMS[match.group(1)], [match.group(2)])
     return found
+
+
+def logger_findings(document: str, credentials: Mapping, line: int,
+                    named_values: Optional[Mapping[str, Optional[str]]] = None) -> list[Finding]:
+    """The key a logger sends its telemetry with: an Application Insights instrumentation key, or a connection string
+    (Application Insights, or an Event Hubs SAS) that the gateway's managed identity does not replace (no
+    ``identityClientId``). APIOps extracts such a credential as a ``{{Logger-Credentials--...}}`` named value."""
+    from .reading import references
+
+    keys = {str(k).lower(): v for k, v in (credentials or {}).items()}
+    value = keys.get("instrumentationkey", keys.get("connectionstring"))
+    if "identityclientid" in keys or value is None:
+        return []
+    text = str(value)
+    endpoint = re.search(r"Endpoint=sb://([^/;]+)", text, re.IGNORECASE)
+    target = endpoint.group(1).lower() if endpoint else "Application Insights"
+    named = set(references(text).named_values)
+    taint = _Taint(named=named, literal=not named)
+    return [Finding("telemetry-key", _source(taint, named_values or {}), document, line, target, None)]

@@ -2,7 +2,8 @@
 ``Microsoft.ApiManagement/service`` resources, or policy XML files (one, or a folder of them).
 
 Each becomes a :class:`Gateway`: the policy documents (global, product, API, operation policies and fragments), the
-named values with their kind (plain, secret, Key Vault), and the backends with their URLs and stored credentials.
+named values with their kind (plain, secret, Key Vault), the backends with their URLs and stored credentials, and the
+loggers with theirs.
 Everything read stays inside the given folder: a link that leaves it is refused, as are more than
 :data:`MAX_FILES` files or :data:`MAX_BYTES` bytes in all.
 """
@@ -41,6 +42,8 @@ class Gateway:
     named_values: dict[str, str] = field(default_factory=dict)
     #: backend id -> (document, its url, its credentials object, the line it starts on)
     backends: dict[str, tuple[str, str, dict, int]] = field(default_factory=dict)
+    #: logger id -> (document, its credentials object, the line they start on)
+    loggers: dict[str, tuple[str, dict, int]] = field(default_factory=dict)
 
 
 class _Budget:
@@ -94,7 +97,7 @@ def read(path: str) -> Gateway:
         gateway = Gateway()
         _policy_file(budget, gateway, target, target.name)
         return gateway
-    if any((target / d).is_dir() for d in ("apis", "namedValues", "backends", "policyFragments", "products")):
+    if any((target / d).is_dir() for d in ("apis", "namedValues", "backends", "loggers", "policyFragments", "products")):
         return _apiops(budget, target)
     gateway = Gateway()
     for file in sorted(target.rglob("*")):
@@ -127,6 +130,13 @@ def _apiops(budget: _Budget, folder: Path) -> Gateway:
         text = raw.decode("utf-8-sig", errors="replace")
         gateway.backends[info.parent.name] = (str(info.relative_to(folder)), str(props.get("url") or ""),
                                               props.get("credentials") or {}, _line_of(text, '"credentials"'))
+    for info in sorted((folder / "loggers").glob("*/loggerInformation.json")):
+        raw = budget.read(info)
+        data = _json(raw, str(info.relative_to(folder)))
+        props = data.get("properties", {}) if isinstance(data, dict) else {}
+        credentials = props.get("credentials") if isinstance(props.get("credentials"), dict) else {}
+        gateway.loggers[info.parent.name] = (str(info.relative_to(folder)), credentials,
+                                             _line_of(raw.decode("utf-8-sig", errors="replace"), '"credentials"'))
     for policy in sorted((folder / "policyFragments").glob("*/policy.xml")):
         _policy_file(budget, gateway, policy, str(policy.relative_to(folder)))
     if (folder / "policy.xml").is_file():
@@ -197,6 +207,9 @@ def _arm_resources(gateway: Gateway, data: dict, file: str, text: str) -> None:
                                       _line_of(text, f'"{r.get("name")}"'))
         elif lower.endswith("/apis"):
             services[name] = props.get("serviceUrl")
+        elif lower.endswith("/loggers"):
+            credentials = props.get("credentials") if isinstance(props.get("credentials"), dict) else {}
+            gateway.loggers[name] = (where, credentials, _line_of(text, f'"{r.get("name")}"'))
     for kind, r in resources:
         lower = kind.lower()
         props = r.get("properties") or {}

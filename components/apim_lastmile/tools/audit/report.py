@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import Optional
 
-from .detector import Finding, backend_findings, detect
+from .detector import Finding, backend_findings, detect, logger_findings
 from .inputs import Gateway, read
 
 
@@ -24,6 +24,8 @@ def findings_of(gateway: Gateway) -> list[Finding]:
                         backend=document.backend, backend_urls=urls)
     for where, url, credentials, line in gateway.backends.values():
         found += backend_findings(where, url, credentials, line, gateway.named_values)
+    for where, credentials, line in gateway.loggers.values():
+        found += logger_findings(where, credentials, line, gateway.named_values)
     # A fragment's findings once, however many documents include it.
     unique = {(f.credential, f.source, f.document, f.line): f for f in found}
     return sorted((dataclasses.replace(f, replacement=replacement(f.credential, f.service or f.target)) for f in unique.values()),
@@ -64,6 +66,12 @@ def replacement(credential: str, target: str) -> Optional[str]:
         return "KeyVaultSecretBackend: the password in Key Vault, read by the gateway's managed identity"
     if credential == "client-certificate":
         return None
+    if credential == "telemetry-key":
+        if host == "application insights":
+            return ("Gateway(telemetry=...): a logger with the gateway's managed identity (identityClientId) and "
+                    "Monitoring Metrics Publisher on the component, local authentication off")
+        return ("a logger with the gateway's managed identity (credentials identityClientId and endpointAddress) and "
+                "Azure Event Hubs Data Sender on the hub")
     for name in ("openai", "storage", "servicebus", "cognitiveservices", "keyvault", "machinelearning", "sql", "arm"):
         audience = CATALOGUE[name]
         if any(host.endswith(h) if h.startswith(".") else host == h for h in audience.hosts):
