@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -92,3 +93,17 @@ def servers():
     yield make
     for server in made:
         server.close()
+
+
+def pytest_configure(config):
+    """Fewer runs of Python's cyclic garbage collector: an offline plan allocates hundreds of thousands of short-lived
+    objects (Pulumi's Outputs, futures, protobuf messages), and with the default thresholds (700, 10, 10) the collector
+    keeps re-scanning everything imported. Larger generations measured a fifth less CPU on the network tests (under
+    coverage, 2-core build machine); nothing the tests assert depends on when garbage is collected."""
+    gc.set_threshold(100_000, 50, 100)
+
+
+def pytest_collection_finish(session):
+    """What exists once the tests are collected (modules, schemas, the SDKs) lives for the whole run: kept out of the
+    collector's scans."""
+    gc.freeze()
