@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 
 from pulumi_policy import ResourceValidationArgs
 
-from pack_base import dig, is_type
+from pack_base import dig, is_type, listed
 from lastmile_audit.apim_reading import PolicyDocument, Unreadable, _CODE_IN_QUERY, _expression_code, _local, _views, carries_key, parse_policy, policy_resource
 from lastmile_audit.detector import OAUTH_FLOW, backend_findings, detect
 
@@ -145,9 +145,7 @@ def _diagnostics(args: ResourceValidationArgs) -> Iterable[str]:
         return
     for side in ("frontend", "backend"):
         for message in ("request", "response"):
-            headers = dig(args.props, side, message, "headers")
-            listed = headers if headers is not None and not isinstance(headers, (str, bytes, Mapping)) and hasattr(headers, "__iter__") else []
-            for header in listed:
+            for header in listed(dig(args.props, side, message, "headers")):
                 part = next((p for p in CREDENTIAL_HEADER_PARTS if p in str(header).lower()), None)
                 if part is not None:
                     yield (f"{args.name}: the diagnostic logs the {side} {message} header {header!r}, which may carry a "
@@ -164,10 +162,8 @@ _ENTRA_TELEMETRY = "applicationinsights_authentication_string"
 def _app_telemetry(args: ResourceValidationArgs) -> Iterable[str]:
     if not is_type(args.resource_type, "web", "WebApp", "WebAppSlot", "WebAppApplicationSettings", "WebAppApplicationSettingsSlot"):
         return
-    settings = dig(args.props, "siteConfig", "appSettings")
-    # The engine hands lists and objects behind its unknown-checking proxies: read them by shape, not by class.
-    listed = settings if settings is not None and not isinstance(settings, (str, bytes, Mapping)) and hasattr(settings, "__iter__") else []
-    pairs = {str(s.get("name", "")).strip().lower(): s.get("value") for s in listed if hasattr(s, "get")}
+    settings = listed(dig(args.props, "siteConfig", "appSettings"))
+    pairs = {str(s.get("name", "")).strip().lower(): s.get("value") for s in settings if hasattr(s, "get")}
     properties = dig(args.props, "properties")
     if isinstance(properties, Mapping):  # WebAppApplicationSettings: a name -> value map
         pairs.update({str(k).strip().lower(): v for k, v in properties.items()})

@@ -39,6 +39,14 @@ def dig(props: Any, *path: str) -> Any:
     return props
 
 
+def listed(value: Any) -> list:
+    """A list in wire props as a list (the engine hands lists behind its unknown-checking proxies, so read them by
+    shape, not by class); anything else (missing, a string, an object) as no items."""
+    if value is None or isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
+        return []
+    return list(value)
+
+
 def _rule(name: str, description: str, check: Callable[[ResourceValidationArgs], Iterable[str]]) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         for message in check(args):

@@ -38,7 +38,8 @@ def check_known_keys(args: dict, allowed: Any, key: str = "") -> None:
             raise LastMileError(f"{key}{name}", Shown(NOT_SHOWN), f"unknown argument; {hint}known: {', '.join(sorted(names))}")
 
 
-def check_bool(args: dict, key: str) -> None:
-    """A switch given must be True or False: None or "false" would silently mean something else."""
+def check_bool(args: dict, key: str, prefix: str = "") -> None:
+    """A switch given must be True or False: None or "false" would silently mean something else. ``prefix`` names
+    where ``args`` sit (``telemetry.``)."""
     if key in args and not isinstance(args[key], bool):
-        raise LastMileError(key, args[key], "expected True or False")
+        raise LastMileError(f"{prefix}{key}", args[key], "expected True or False")

@@ -113,11 +113,6 @@ def check_sampling(value: object, key: str) -> float:
     return float(value)
 
 
-def _check_switch(values: dict, field: str, key: str) -> None:
-    if field in values and not isinstance(values[field], bool):
-        raise LastMileError(f"{key}.{field}", values[field], "expected True or False")
-
-
 def check_workspace_name(gateway_name: str, key: str = "Gateway name") -> None:
     """The new workspace's name, ``log-apim-<gateway name>``, within Log Analytics' rule (it must end with a letter or
     digit): checked before anything registers."""
@@ -136,7 +131,7 @@ def check_telemetry(telemetry: object, key: str = "telemetry") -> Optional[dict]
     if not isinstance(telemetry, dict):
         raise LastMileError(key, telemetry, "expected TelemetryArgs (a dict; {} for the defaults)")
     arguments.check_known_keys(telemetry, TelemetryArgs, f"{key}.")
-    _check_switch(telemetry, "log_client_ip", key)
+    arguments.check_bool(telemetry, "log_client_ip", f"{key}.")
     workspace = telemetry.get("workspace_id")
     if workspace is not None:
         naming.check_resource_id(f"{key}.workspace_id", workspace, _WORKSPACES)
@@ -182,7 +177,7 @@ def check_telemetry_ref(ref: object, key: str = "gateway.telemetry") -> None:
     known = {k: v for k, v in ref.items() if not isinstance(v, pulumi.Output)}
     if "sampling_percentage" in known:
         check_sampling(known["sampling_percentage"], f"{key}.sampling_percentage")
-    _check_switch(known, "log_client_ip", key)
+    arguments.check_bool(known, "log_client_ip", f"{key}.")
     check_headers(known.get("headers"), f"{key}.headers")
 
 

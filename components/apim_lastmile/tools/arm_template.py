@@ -112,8 +112,9 @@ def to_template(plan) -> dict:
     groups = [r for r in plan.registrations if r.type == _RESOURCE_GROUP]
     home = groups[0].plain_inputs.get("resourceGroupName") if groups else None
     location = groups[0].plain_inputs.get("location") if groups else None
-    #: (subscription, when not the deployer's own; resource group) -> the resources deployed there
+    #: (subscription, when not the deployer's own; resource group) -> the resources deployed there, and their ARM ids
     by_group: dict[tuple[Optional[str], Optional[str]], list[dict]] = {}
+    arm_ids: dict[tuple[Optional[str], Optional[str]], set[str]] = {}
     ids: dict[str, str] = {}  # Pulumi URN -> ARM id, for dependsOn
     not_in_template = []
     for r in plan.registrations:
@@ -139,7 +140,9 @@ def to_template(plan) -> dict:
         depends = sorted({ids[u] for u in r.depends_on if ids.get(u)} | _referenced(inputs, ids, r.urn))
         if depends:
             resource["dependsOn"] = depends
-        by_group.setdefault(_deployed_in(r.type, inputs, home), []).append(resource)
+        placed = _deployed_in(r.type, inputs, home)
+        by_group.setdefault(placed, []).append(resource)
+        arm_ids.setdefault(placed, set()).add(ids[r.urn])
     template = _template(by_group.pop((None, home), []), secrets.parameters)
     for (subscription, group), resources in sorted(by_group.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))):
         nested = {"type": "Microsoft.Resources/deployments", "apiVersion": "2024-03-01",
@@ -148,7 +151,7 @@ def to_template(plan) -> dict:
             nested["subscriptionId"] = subscription
         # dependsOn names resources of its own template only: what the nested resources wait for outside it, the
         # nested deployment waits for.
-        inside = {ids_of for r in resources for ids_of in [_arm_id(r, subscription, group)]}
+        inside = arm_ids[(subscription, group)]
         outside = sorted({d for r in resources for d in r.get("dependsOn", ()) if d not in inside})
         for r in resources:
             kept = [d for d in r.pop("dependsOn", ()) if d in inside]
@@ -165,19 +168,6 @@ def to_template(plan) -> dict:
         "notInTemplate": not_in_template,
     }
     return template
-
-
-def _arm_id(resource: dict, subscription: Optional[str], group: Optional[str]) -> str:
-    """The id a template resource gets (as the plan's ids are written: the deployer's subscription stand-in)."""
-    from .plan import SUBSCRIPTION_ID
-
-    if resource.get("scope"):
-        namespace, *kinds = resource["type"].split("/")
-        return f"{resource['scope']}/providers/{namespace}/" + "/".join(
-            f"{kind}/{name}" for kind, name in zip(kinds, resource["name"].split("/")))
-    namespace, *kinds = resource["type"].split("/")
-    return (f"/subscriptions/{subscription or SUBSCRIPTION_ID}/resourceGroups/{group}/providers/{namespace}/"
-            + "/".join(f"{kind}/{name}" for kind, name in zip(kinds, resource["name"].split("/"))))
 
 
 def _deployed_in(token: str, inputs: dict, home: Optional[str]) -> tuple[Optional[str], Optional[str]]:
